@@ -6,4 +6,6 @@ CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # An environment such as `llava_cot` overrides single parameters, not whole groups.
+    "merge_strategy": {"parameters": "soft"},
 }

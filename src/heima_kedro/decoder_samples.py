@@ -1,0 +1,59 @@
+"""Per-stage chat samples for the Heima Decoders.
+
+The user turn asks for one stage's thinking for a question and carries that stage's thinking
+token(s); the assistant turn states the stage's text. Wordings are drawn (seeded) from ten
+question and ten answer templates per stage so a decoder does not learn one phrasing.
+"""
+
+from __future__ import annotations
+
+from heima_kedro.conversations import IMAGE_PLACEHOLDER
+
+_STAGE_NAMES = {"summary": "summary", "caption": "image description", "reasoning": "reasoning"}
+
+_QUESTION_TEMPLATES = (
+    "Question: {question}\nHidden {name}: {thinking}\nWrite the hidden {name} out in words.",
+    "Here is a question about an image: {question}\nIts {name} was thought as {thinking}. What does that thought say?",
+    "Decode the {name} thinking {thinking} produced for the question \"{question}\".",
+    "{question}\nWhat {name} does {thinking} stand for when answering the question above?",
+    "Turn the {name} token {thinking} into plain sentences. It belongs to this question: {question}",
+    "Given the question \"{question}\" and the {name} thought {thinking}, state the {name}.",
+    "Read the {name} thinking {thinking} for this question and put it into words: {question}",
+    "A model answering \"{question}\" thought {thinking} for its {name}. Spell that {name} out.",
+    "Thinking token for the {name}: {thinking}\nQuestion: {question}\nWhat is the {name}?",
+    "Explain, in full sentences, the {name} hidden in {thinking} for the question: {question}",
+)
+
+_ANSWER_TEMPLATES = (
+    "The {name} reads: {text}",
+    "Here is the {name}: {text}",
+    "{text}",
+    "Spelled out, the {name} is as follows. {text}",
+    "Decoded {name}: {text}",
+    "In plain words, the {name} says: {text}",
+    "This is what the {name} thought holds: {text}",
+    "The hidden {name}, written out: {text}",
+    "Put into sentences: {text}",
+    "The thinking for the {name} was: {text}",
+)
+
+N_TEMPLATES = len(_QUESTION_TEMPLATES)
+
+
+def decoder_chat(
+    *,
+    stage: str,
+    question: str,
+    thinking: str,
+    stage_text: str,
+    question_template: int,
+    answer_template: int,
+) -> tuple[str, str]:
+    """Return the (user, assistant) texts of one stage's decoder sample."""
+    name = _STAGE_NAMES[stage]
+    plain_question = " ".join(question.replace(IMAGE_PLACEHOLDER, " ").split())
+    user = _QUESTION_TEMPLATES[question_template].format(
+        name=name, question=plain_question, thinking=thinking
+    )
+    assistant = _ANSWER_TEMPLATES[answer_template].format(name=name, text=stage_text)
+    return user, assistant

@@ -1,0 +1,55 @@
+"""Image checks for data preparation: each distinct image is checked once, in parallel."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from PIL import Image
+
+#: How thoroughly to check: ``decode`` reads every pixel, ``open`` reads the header only,
+#: ``exists`` only looks for the file.
+IMAGE_CHECKS = ("decode", "open", "exists")
+
+
+def require_image_root(image_root: str | os.PathLike) -> Path:
+    root = Path(image_root)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"Image root not found: '{root}' (parameter data_prep.image_root). "
+            "Point it at the folder the JSONL 'image' paths are relative to."
+        )
+    return root
+
+
+def check_images(
+    *, image_root: str | os.PathLike, images: Iterable[str], check: str = "decode", workers: int = 8
+) -> dict[str, tuple[str, str]]:
+    """Return ``{relative path: (reason, detail)}`` for every image that is unusable.
+
+    Reasons are ``missing_image`` and ``unreadable_image``; usable images are absent.
+    """
+    if check not in IMAGE_CHECKS:
+        raise ValueError(f"data_prep.image_check must be one of {IMAGE_CHECKS}, got '{check}'")
+    root = require_image_root(image_root)
+    distinct = sorted(set(images))
+
+    def problem(relative: str) -> tuple[str, str] | None:
+        path = root / relative
+        if not path.is_file():
+            return ("missing_image", f"no file at {path}")
+        if check == "exists":
+            return None
+        try:
+            with Image.open(path) as image:
+                if check == "decode":
+                    image.load()
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+            return ("unreadable_image", f"{path}: {error}"[:300])
+        return None
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = pool.map(problem, distinct)
+    return {relative: found for relative, found in zip(distinct, results, strict=True) if found}

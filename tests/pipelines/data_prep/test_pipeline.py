@@ -1,0 +1,54 @@
+"""``data_prep`` run as a user runs it: through a KedroSession on the project's configuration."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+from llava_fixtures import EXPECTED_DROPS, EXPECTED_KEPT
+
+
+def _run(project: Path, *, env: str, pipeline: str) -> None:
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env=env) as session:
+        session.run(pipeline_names=[pipeline])
+
+
+def _versions(folder: Path) -> list[Path]:
+    return sorted(path for path in folder.iterdir() if path.is_dir())
+
+
+def test_llava_cot_env_prepares_a_hand_made_file_and_keeps_every_version(project_copy, llava_cot_dir):
+    shutil.copytree(llava_cot_dir, project_copy / "data/01_raw/llava_cot")
+    _run(project_copy, env="llava_cot", pipeline="data_prep")
+    _run(project_copy, env="llava_cot", pipeline="data_prep")
+
+    report_versions = _versions(project_copy / "data/08_reporting/data_quality_report.json")
+    assert len(report_versions) == 2  # the rerun did not overwrite the first result
+    report = json.loads((report_versions[-1] / "data_quality_report.json").read_text())
+    assert report["dropped"] == EXPECTED_DROPS and report["pairs_kept"] == EXPECTED_KEPT
+
+    (train_version,) = _versions(project_copy / "data/05_model_input/train_pairs.parquet")[-1:]
+    train = pd.read_parquet(train_version / "train_pairs.parquet")
+    test = pd.read_parquet(_versions(project_copy / "data/05_model_input/test_pairs.parquet")[-1] / "test_pairs.parquet")
+    assert len(train) + len(test) == EXPECTED_KEPT
+    assert set(train["id"]).isdisjoint(test["id"])
+    dropped = pd.read_csv(_versions(project_copy / "data/08_reporting/dropped_pairs.csv")[-1] / "dropped_pairs.csv")
+    assert dropped["reason"].value_counts().to_dict() == EXPECTED_DROPS
+
+
+def test_missing_jsonl_stops_with_a_message_naming_the_path(project_copy):
+    (project_copy / "data/01_raw/llava_cot/images").mkdir(parents=True)
+    with pytest.raises(Exception, match="data/01_raw/llava_cot/train.jsonl"):
+        _run(project_copy, env="llava_cot", pipeline="data_prep")
+
+
+def test_missing_image_root_stops_with_a_message_naming_the_path(project_copy, llava_cot_dir):
+    target = project_copy / "data/01_raw/llava_cot"
+    target.mkdir(parents=True)
+    shutil.copy(llava_cot_dir / "train.jsonl", target / "train.jsonl")
+    with pytest.raises(FileNotFoundError, match="data/01_raw/llava_cot/images"):
+        _run(project_copy, env="llava_cot", pipeline="data_prep")
