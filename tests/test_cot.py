@@ -34,6 +34,7 @@ def test_parse_strips_text_and_allows_any_whitespace_between_tags():
         (ANSWER.replace("</CONCLUSION>", ""), "missing_stage"),
         (ANSWER.replace("red means circle", " \n "), "empty_stage"),
         (ANSWER + "<SUMMARY> again </SUMMARY>", "repeated_stage"),
+        ("</CAPTION>" + ANSWER.replace("</CAPTION>", ""), "missing_stage"),  # closed before opened
     ],
 )
 def test_parse_rejects_with_reason(answer, reason):
@@ -51,12 +52,12 @@ def test_replacement_is_ambiguous_when_stage_text_repeats_elsewhere():
 
 
 def test_compress_is_progressive_and_keeps_tags_and_conclusion():
-    spans = parse_stages(ANSWER)
+    texts = {stage: span.text for stage, span in parse_stages(ANSWER).items()}
     tokens = {stage: DEFAULT_THINKING_TOKENS[stage] * 2 for stage in THINKING_STAGES}
-    only_summary = compress(ANSWER, spans, stages=("summary",), thinking_text=tokens)
+    only_summary = compress(ANSWER, texts, stages=("summary",), thinking_text=tokens)
     assert only_summary.startswith("<SUMMARY>  <THINKING_OF_SUMMARY><THINKING_OF_SUMMARY> </SUMMARY>")
     assert "a red circle" in only_summary and "red means circle" in only_summary
-    everything = compress(ANSWER, spans, stages=THINKING_STAGES, thinking_text=tokens)
+    everything = compress(ANSWER, texts, stages=THINKING_STAGES, thinking_text=tokens)
     assert everything == (
         "<SUMMARY>  <THINKING_OF_SUMMARY><THINKING_OF_SUMMARY> </SUMMARY>\n\n"
         "<CAPTION>\t<THINKING_OF_CAPTION><THINKING_OF_CAPTION>\n</CAPTION>"

@@ -3,9 +3,10 @@ accounted for under a reason instead of raised or skipped."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+import orjson
 
 from heima_kedro.cot import STAGES, StageError, check_replaceable, parse_stages
 
@@ -63,8 +64,8 @@ def parse_conversations(*, lines: Iterable[str]) -> ParsedConversations:
             continue
         records_read += 1
         try:
-            record = json.loads(line)
-        except ValueError as error:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError as error:
             drops.append(Drop(line_no, None, None, "invalid_json", str(error)[:200]))
             continue
         problem = _record_problem(record)

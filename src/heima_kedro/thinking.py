@@ -30,10 +30,11 @@ class ThinkingConfig:
         if not 0 < self.ratio <= 1:
             raise ValueError(f"thinking.ratio must be in (0, 1], got {self.ratio!r}")
 
-    def count(self, *, stage_text: str) -> int:
+    def count(self, *, words: int) -> int:
+        """Thinking tokens for a stage of ``words`` words."""
         if self.mode == "fixed":
             return self.fixed
-        return max(1, round(self.ratio * len(stage_text.split())))
+        return max(1, round(self.ratio * words))
 
     def text(self, *, stage: str, count: int) -> str:
         """The replacement: the stage's token repeated ``count`` times, no separator."""

@@ -3,7 +3,6 @@ import json
 import pandas as pd
 import pytest
 import yaml
-from llava_fixtures import EXPECTED_DROPS, EXPECTED_KEPT, cot_answer, record
 
 from heima_kedro.conversations import DROP_REASONS
 from heima_kedro.pipelines.data_prep.nodes import (
@@ -14,6 +13,7 @@ from heima_kedro.pipelines.data_prep.nodes import (
     split_pairs_node,
 )
 from heima_kedro.thinking import ThinkingConfig
+from llava_fixtures import EXPECTED_DROPS, EXPECTED_KEPT, cot_answer, record
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def _run_nodes(raw: str, params: dict):
     usable, image_drops = check_images_node(parsed, params)
     prepared = build_targets_node(usable, params)
     train, test = split_pairs_node(prepared, params)
-    report, dropped = report_node(stats, parse_drops, image_drops, train, test, params)
+    report, dropped = report_node(stats, parse_drops, image_drops, prepared, train, test, params)
     return prepared, train, test, report, dropped
 
 

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
+
 from llava_fixtures import EXPECTED_DROPS, EXPECTED_KEPT
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from heima_kedro.conversations import DROP_REASONS, Drop, parse_conversations
-from heima_kedro.cot import STAGES, THINKING_STAGES, compress, parse_stages
+from heima_kedro.cot import STAGES, THINKING_STAGES, compress
 from heima_kedro.decoder_samples import N_TEMPLATES, decoder_chat
 from heima_kedro.images import check_images, require_image_root
 from heima_kedro.thinking import ThinkingConfig
@@ -62,42 +62,51 @@ def check_images_node(
         "Checked %d distinct images: %d unusable, %d pairs dropped",
         parsed_pairs["image"].nunique(), len(problems), len(drops),
     )
-    kept = parsed_pairs[~bad].reset_index(drop=True)
-    kept.insert(5, "image_path", [str(Path(data_prep["image_root"]) / image) for image in kept["image"]])
+    kept = parsed_pairs[~bad].reset_index(drop=True) if drops else parsed_pairs.copy()
+    paths = {image: str(Path(data_prep["image_root"]) / image) for image in kept["image"].unique()}
+    kept.insert(5, "image_path", kept["image"].map(paths))
     return kept, _drops_frame(drops)
 
 
 def build_targets_node(usable_pairs: pd.DataFrame, data_prep: dict[str, Any]) -> pd.DataFrame:
-    """Add the thinking-token counts, the three progressive targets and the decoder samples."""
+    """Add word counts, thinking-token counts, the three progressive targets and the decoder
+    samples. Built column by column: this runs on 100k-pair files."""
     thinking = ThinkingConfig(**data_prep["thinking"])
     rng = np.random.default_rng(data_prep["template_seed"])
-    template_choice = rng.integers(0, N_TEMPLATES, size=(len(usable_pairs), len(THINKING_STAGES), 2))
-    rows = []
-    for i, pair in enumerate(usable_pairs.itertuples(index=False)):
-        row = pair._asdict()
-        spans = parse_stages(pair.full_cot)
-        counts = {stage: thinking.count(stage_text=row[stage]) for stage in THINKING_STAGES}
+    templates = rng.integers(0, N_TEMPLATES, size=(len(usable_pairs), len(THINKING_STAGES), 2)).tolist()
+    columns: dict[str, list] = {
+        name: []
+        for name in (
+            *(f"words_{stage}" for stage in STAGES),
+            *COMPRESSION_TARGETS,
+            *(f"k_{stage}" for stage in THINKING_STAGES),
+            *(f"decoder_{stage}_{turn}" for stage in THINKING_STAGES for turn in ("user", "assistant")),
+        )
+    }
+    stage_texts = [usable_pairs[stage].tolist() for stage in STAGES]
+    questions = usable_pairs["question"].tolist()
+    for i, answer in enumerate(usable_pairs["full_cot"].tolist()):
+        texts = dict(zip(STAGES, (column[i] for column in stage_texts), strict=True))
+        words = {stage: len(text.split()) for stage, text in texts.items()}
+        counts = {stage: thinking.count(words=words[stage]) for stage in THINKING_STAGES}
         thinking_text = {stage: thinking.text(stage=stage, count=counts[stage]) for stage in counts}
+        for stage in STAGES:
+            columns[f"words_{stage}"].append(words[stage])
         for column, stages in COMPRESSION_TARGETS.items():
-            row[column] = compress(pair.full_cot, spans, stages=stages, thinking_text=thinking_text)
+            columns[column].append(compress(answer, texts, stages=stages, thinking_text=thinking_text))
         for j, stage in enumerate(THINKING_STAGES):
-            row[f"k_{stage}"] = counts[stage]
-            row[f"decoder_{stage}_user"], row[f"decoder_{stage}_assistant"] = decoder_chat(
+            columns[f"k_{stage}"].append(counts[stage])
+            user, assistant = decoder_chat(
                 stage=stage,
-                question=pair.question,
+                question=questions[i],
                 thinking=thinking_text[stage],
-                stage_text=row[stage],
-                question_template=int(template_choice[i, j, 0]),
-                answer_template=int(template_choice[i, j, 1]),
+                stage_text=texts[stage],
+                question_template=templates[i][j][0],
+                answer_template=templates[i][j][1],
             )
-        rows.append(row)
-    columns = [
-        *usable_pairs.columns,
-        *COMPRESSION_TARGETS,
-        *(f"k_{stage}" for stage in THINKING_STAGES),
-        *(f"decoder_{stage}_{turn}" for stage in THINKING_STAGES for turn in ("user", "assistant")),
-    ]
-    return pd.DataFrame(rows, columns=columns)
+            columns[f"decoder_{stage}_user"].append(user)
+            columns[f"decoder_{stage}_assistant"].append(assistant)
+    return usable_pairs.assign(**columns)
 
 
 def split_pairs_node(
@@ -123,6 +132,7 @@ def report_node(
     read_stats: dict[str, int],
     parse_drops: pd.DataFrame,
     image_drops: pd.DataFrame,
+    prepared_pairs: pd.DataFrame,
     train_pairs: pd.DataFrame,
     test_pairs: pd.DataFrame,
     data_prep: dict[str, Any],
@@ -130,7 +140,7 @@ def report_node(
     """The data-quality report and the full list of dropped pairs with their reasons."""
     dropped_pairs = pd.concat([parse_drops, image_drops], ignore_index=True)
     counts = dropped_pairs["reason"].value_counts()
-    kept = pd.concat([train_pairs, test_pairs], ignore_index=True)
+    kept = prepared_pairs
     report = {
         "records_read": read_stats["records_read"],
         "pairs_total": len(kept) + len(dropped_pairs),
@@ -141,7 +151,7 @@ def report_node(
         "train_ids": int(train_pairs["id"].nunique()),
         "test_ids": int(test_pairs["id"].nunique()),
         "distinct_images": int(kept["image"].nunique()),
-        "stage_words": {stage: _stats(kept[stage].str.split().str.len()) for stage in STAGES},
+        "stage_words": {stage: _stats(kept[f"words_{stage}"]) for stage in STAGES},
         "thinking_tokens": {stage: _stats(kept[f"k_{stage}"]) for stage in THINKING_STAGES},
         "settings": {
             "image_root": str(data_prep["image_root"]),

@@ -44,6 +44,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "read_stats",
                     "parse_drops",
                     "image_drops",
+                    "prepared_pairs",
                     "train_pairs",
                     "test_pairs",
                     "params:data_prep",
