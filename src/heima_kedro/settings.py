@@ -1,5 +1,7 @@
 """Kedro project settings (see Kedro's configuration docs for the defaults)."""
 
+from pathlib import Path
+
 from kedro.config import OmegaConfigLoader
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
@@ -8,4 +10,8 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
     # An environment such as `llava_cot` overrides single parameters, not whole groups.
     "merge_strategy": {"parameters": "soft"},
+    # `kedro run` works from the project root, where the catalog's relative paths live too.
+    # mlflow.yml uses it to make its SQLite URI absolute: MLflow caches stores by URI, so a
+    # relative one would reach another project's database from the same Python process.
+    "custom_resolvers": {"cwd": lambda: Path.cwd().as_posix()},
 }

@@ -12,10 +12,10 @@ from kedro.framework.startup import bootstrap_project
 from llava_fixtures import EXPECTED_DROPS, EXPECTED_KEPT
 
 
-def _run(project: Path, *, env: str, pipeline: str) -> None:
+def _run(project: Path, *, env: str, pipeline: str | list[str]) -> None:
     bootstrap_project(project)
     with KedroSession.create(project_path=project, env=env) as session:
-        session.run(pipeline_names=[pipeline])
+        session.run(pipeline_names=[pipeline] if isinstance(pipeline, str) else pipeline)
 
 
 def _versions(folder: Path) -> list[Path]:
@@ -39,6 +39,24 @@ def test_llava_cot_env_prepares_a_hand_made_file_and_keeps_every_version(project
     assert set(train["id"]).isdisjoint(test["id"])
     dropped = pd.read_csv(_versions(project_copy / "data/08_reporting/dropped_pairs.csv")[-1] / "dropped_pairs.csv")
     assert dropped["reason"].value_counts().to_dict() == EXPECTED_DROPS
+
+
+def test_embedded_default_prepares_shapes_cot_without_a_drop(project_copy):
+    _run(project_copy, env="base", pipeline=["synthetic_data", "data_prep"])
+    (version,) = _versions(project_copy / "data/08_reporting/data_quality_report.json")
+    report = json.loads((version / "data_quality_report.json").read_text())
+    assert report["pairs_kept"] == report["pairs_total"] >= 2500
+    assert sum(report["dropped"].values()) == 0
+    assert report["test_ids"] == 150 and report["train_ids"] == 1350
+    assert 15 <= report["stage_words"]["summary"]["mean"] <= 30
+    assert 30 <= report["stage_words"]["caption"]["mean"] <= 60
+    assert 40 <= report["stage_words"]["reasoning"]["mean"] <= 100
+
+
+def test_synthetic_data_refuses_to_overwrite_real_data_in_llava_cot(project_copy):
+    with pytest.raises(ValueError, match="disabled in this environment"):
+        _run(project_copy, env="llava_cot", pipeline="synthetic_data")
+    assert not (project_copy / "data/01_raw/llava_cot/train.jsonl").exists()
 
 
 def test_missing_jsonl_stops_with_a_message_naming_the_path(project_copy):

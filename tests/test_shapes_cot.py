@@ -1,0 +1,259 @@
+"""ShapesCoT: determinism, the LLaVA-CoT contract, truthful captions and answers, images."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+
+import pytest
+
+from heima_kedro.cot import check_replaceable, parse_stages
+from heima_kedro.shapes_cot import (
+    BACKGROUND,
+    COLOURS,
+    NUMBER_WORDS,
+    QUESTION_TYPES,
+    Question,
+    Scene,
+    SceneObject,
+    ShapesCoTConfig,
+    answer_question,
+    generate_shapes_cot,
+    make_example,
+    object_centre,
+    position_name,
+    render_scene,
+)
+
+SMALL = ShapesCoTConfig(n_records=300, seed=3)
+BANDS = {"summary": (15, 30), "caption": (30, 60), "reasoning": (40, 100)}
+LOOSE_BANDS = {"summary": (10, 40), "caption": (20, 80), "reasoning": (30, 130)}
+
+
+@pytest.fixture(scope="module")
+def examples():
+    return [make_example(config=SMALL, index=i) for i in range(SMALL.n_records)]
+
+
+def _pairs(examples):
+    for example in examples:
+        yield from zip(example.questions, example.pairs, strict=True)
+
+
+def _jsonl(records):
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+
+
+def test_same_seed_gives_identical_records_and_pixels():
+    config = ShapesCoTConfig(n_records=40, seed=11, jitter_px=2)
+    records_a, images_a = generate_shapes_cot(config=config)
+    records_b, images_b = generate_shapes_cot(config=config)
+    assert _jsonl(records_a) == _jsonl(records_b)
+    assert images_a.keys() == images_b.keys()
+    assert all(images_a[k].tobytes() == images_b[k].tobytes() for k in images_a)
+
+
+def test_different_seed_gives_different_data():
+    records_a, images_a = generate_shapes_cot(config=ShapesCoTConfig(n_records=40, seed=0))
+    records_b, images_b = generate_shapes_cot(config=ShapesCoTConfig(n_records=40, seed=1))
+    assert _jsonl(records_a) != _jsonl(records_b)
+    assert any(images_a[k].tobytes() != images_b[k].tobytes() for k in images_a)
+
+
+def test_a_record_does_not_depend_on_how_many_are_generated():
+    few, _ = generate_shapes_cot(config=ShapesCoTConfig(n_records=5, seed=4))
+    many, _ = generate_shapes_cot(config=ShapesCoTConfig(n_records=50, seed=4))
+    assert many[:5] == few
+
+
+def test_records_follow_the_llava_cot_layout():
+    records, images = generate_shapes_cot(config=ShapesCoTConfig(n_records=30, seed=2))
+    assert [r["id"] for r in records] == [f"shapes_cot_{i:06d}" for i in range(30)]
+    assert sorted(images) == [r["image"].removesuffix(".png") for r in records]
+    for record in records:
+        turns = record["conversations"]
+        assert 2 <= len(turns) <= 2 * SMALL.max_pairs_per_record and len(turns) % 2 == 0
+        assert [t["from"] for t in turns] == ["human", "gpt"] * (len(turns) // 2)
+        questions = [t["value"] for t in turns[::2]]
+        assert questions[0].startswith("<image>\n")
+        assert all("<image>" not in q for q in questions[1:])
+        assert len(set(questions)) == len(questions)
+
+
+def test_generated_records_are_the_examples(examples):
+    records, _ = generate_shapes_cot(config=SMALL)
+    assert records == [example.record for example in examples]
+
+
+def test_every_answer_parses_and_each_stage_text_occurs_once(examples):
+    for _, (_, answer) in _pairs(examples):
+        check_replaceable(answer, parse_stages(answer))
+        assert answer.startswith("<SUMMARY> ") and "</REASONING>\n\n<CONCLUSION> " in answer
+
+
+def test_stage_word_counts_resemble_llava_cot(examples):
+    counts = {stage: [] for stage in BANDS}
+    for _, (_, answer) in _pairs(examples):
+        spans = parse_stages(answer)
+        for stage in BANDS:
+            counts[stage].append(len(spans[stage].text.split()))
+    for stage, values in counts.items():
+        low, high = BANDS[stage]
+        assert sum(low <= v <= high for v in values) >= 0.95 * len(values), stage
+        low, high = LOOSE_BANDS[stage]
+        assert all(low <= v <= high for v in values), stage
+
+
+def _expected(scene: Scene, question: Question) -> str:
+    """An answer oracle written independently of the generator's code."""
+    objs = scene.objects
+    kind, colour, shape = question.kind, question.colour, question.shape
+    if kind == "colour_of_shape":
+        (obj,) = [o for o in objs if o.shape == shape]
+        return obj.colour.capitalize() + "."
+    if kind == "shape_of_colour":
+        (obj,) = [o for o in objs if o.colour == colour]
+        return obj.shape.capitalize() + "."
+    if kind == "count_colour":
+        return f"{sum(o.colour == colour for o in objs)}."
+    if kind == "count_shape":
+        return f"{sum(o.shape == shape for o in objs)}."
+    if kind == "count_total":
+        return f"{len(objs)}."
+    if kind == "exists":
+        return "Yes." if any((o.colour, o.shape) == (colour, shape) for o in objs) else "No."
+    if kind == "position":
+        (obj,) = [o for o in objs if (o.colour, o.shape) == (colour, shape)]
+        return position_name(obj.row, obj.column).capitalize() + "."
+    if kind == "largest":
+        (obj,) = [o for o in objs if o.size == "large"]
+    else:
+        column = (min if kind == "leftmost" else max)(o.column for o in objs)
+        (obj,) = [o for o in objs if o.column == column]
+    return f"The {obj.colour} {obj.shape}."
+
+
+def test_conclusions_are_true_for_the_scene(examples):
+    for example in examples:
+        for question, (text, answer) in zip(example.questions, example.pairs, strict=True):
+            assert parse_stages(answer)["conclusion"].text == _expected(example.scene, question)
+            for target in (question.colour, question.shape):
+                assert target is None or target in text
+
+
+def test_reasoning_ends_on_the_conclusion(examples):
+    for question, (_, answer) in _pairs(examples):
+        spans = parse_stages(answer)
+        last = re.split(r"(?<=\.) ", spans["reasoning"].text)[-1].lower()
+        value = spans["conclusion"].text.removesuffix(".").removeprefix("The ").lower()
+        if question.kind.startswith("count"):
+            value = NUMBER_WORDS[int(value)]
+        assert value in last, (last, value)
+
+
+def test_caption_describes_every_object_in_reading_order(examples):
+    described = re.compile(
+        r"(small|large) (red|green|blue|yellow|purple) (circle|square|triangle|diamond)"
+    )
+    for example in examples:
+        cells = [(o.row, o.column) for o in example.scene.objects]
+        assert cells == sorted(set(cells))
+        for _, answer in example.pairs:
+            sentences = parse_stages(answer)["caption"].text.lower().split(". ")
+            mentions = [(s, m.group(0)) for s in sentences for m in described.finditer(s)]
+            assert [m for _, m in mentions] == [o.description for o in example.scene.objects]
+            for (sentence, _), obj in zip(mentions, example.scene.objects, strict=True):
+                assert f"the {obj.position}" in sentence
+
+
+def test_hand_made_scene_answers():
+    scene = Scene(
+        (
+            SceneObject("circle", "red", "large", 0, 0),
+            SceneObject("square", "blue", "small", 0, 2),
+            SceneObject("circle", "blue", "small", 1, 1),
+        )
+    )
+    cases = {
+        Question("colour_of_shape", shape="square"): "Blue.",
+        Question("shape_of_colour", colour="red"): "Circle.",
+        Question("count_colour", colour="blue"): "2.",
+        Question("count_shape", shape="triangle"): "0.",
+        Question("count_total"): "3.",
+        Question("leftmost"): "The red circle.",
+        Question("rightmost"): "The blue square.",
+        Question("largest"): "The red circle.",
+        Question("exists", colour="red", shape="square"): "No.",
+        Question("exists", colour="blue", shape="circle"): "Yes.",
+        Question("position", colour="blue", shape="circle"): "Centre.",
+        Question("position", colour="blue", shape="square"): "Top right.",
+    }
+    for question, expected in cases.items():
+        assert answer_question(scene, question) == expected
+
+
+@pytest.mark.parametrize("jitter_px", [0, 2])
+def test_images_show_each_object_colour_at_its_centre(jitter_px):
+    config = ShapesCoTConfig(n_records=40, jitter_px=jitter_px, seed=5)
+    for index in range(config.n_records):
+        scene = make_example(config=config, index=index).scene
+        image = render_scene(scene, image_size=config.image_size)
+        assert image.mode == "RGB" and image.size == (64, 64)
+        for obj in scene.objects:
+            assert image.getpixel(object_centre(obj, image_size=64)) == COLOURS[obj.colour]
+        occupied = {(o.row, o.column) for o in scene.objects}
+        for row in range(3):
+            for column in range(3):
+                if (row, column) not in occupied:
+                    empty = SceneObject("circle", "red", "small", row, column)
+                    assert image.getpixel(object_centre(empty, image_size=64)) == BACKGROUND
+
+
+def test_large_shapes_cover_more_pixels_than_small_ones():
+    def ink(size: str) -> int:
+        scene = Scene((SceneObject("circle", "red", size, 1, 1),))
+        return sum(p != BACKGROUND for p in render_scene(scene, image_size=64).getdata())
+
+    assert ink("large") > 3 * ink("small") > 3 * 10
+
+
+def test_image_size_is_configurable():
+    _, images = generate_shapes_cot(config=ShapesCoTConfig(n_records=3, image_size=96))
+    assert all(image.size == (96, 96) for image in images.values())
+
+
+def test_every_question_type_occurs_and_yes_no_is_balanced(examples):
+    kinds = Counter(q.kind for q, _ in _pairs(examples))
+    assert set(kinds) == set(QUESTION_TYPES)
+    yes_no = Counter(
+        parse_stages(a)["conclusion"].text for q, (_, a) in _pairs(examples) if q.kind == "exists"
+    )
+    assert 0.35 <= yes_no["Yes."] / kinds["exists"] <= 0.65
+
+
+def test_object_counts_respect_the_config():
+    config = ShapesCoTConfig(n_records=60, min_objects=3, max_objects=3)
+    assert {len(make_example(config=config, index=i).scene.objects) for i in range(60)} == {3}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"n_records": 0}, "n_records"),
+        ({"max_pairs_per_record": 0}, "max_pairs_per_record"),
+        ({"max_pairs_per_record": 6}, "max_pairs_per_record"),
+        ({"image_size": 16}, "image_size"),
+        ({"min_objects": 0}, "min_objects"),
+        ({"min_objects": 4, "max_objects": 3}, "max_objects"),
+        ({"max_objects": 10}, "max_objects"),
+        ({"jitter_px": -1}, "jitter_px"),
+        ({"jitter_px": 3}, "jitter_px"),
+        ({"seed": -1}, "seed"),
+        ({"seed": 1.5}, "seed"),
+        ({"n_records": True}, "n_records"),
+    ],
+)
+def test_invalid_config_names_the_field(changes, field):
+    with pytest.raises(ValueError, match=rf"ShapesCoTConfig\.{field} "):
+        ShapesCoTConfig(**changes)
