@@ -1,0 +1,72 @@
+"""``HFPretrainedDataset``: anything with ``save_pretrained``/``from_pretrained`` as a folder."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from kedro.io.core import DatasetError, Version
+from transformers import PreTrainedModel
+
+from ._folder import FolderDataset
+
+
+class HFPretrainedDataset(FolderDataset[Any, Any]):
+    """A Hugging Face model, tokenizer or processor saved with ``save_pretrained``.
+
+    ``hf_class`` is the dotted path of the class that loads it, e.g.
+    ``transformers.MllamaForConditionalGeneration`` or ``transformers.AutoTokenizer``. Models
+    load from safetensors only, and remote code is never trusted.
+
+    Example (catalog)::
+
+        encoder_base:
+          type: heima_kedro.datasets.HFPretrainedDataset
+          filepath: data/06_models/encoder_base
+          hf_class: transformers.MllamaForConditionalGeneration
+          load_args: {dtype: bfloat16}
+    """
+
+    def __init__(
+        self,
+        *,
+        filepath: str,
+        hf_class: str,
+        load_args: dict[str, Any] | None = None,
+        save_args: dict[str, Any] | None = None,
+        version: Version | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._hf_class_path = hf_class
+        self._load_args = dict(load_args or {})
+        self._save_args = dict(save_args or {})
+        if self._load_args.get("trust_remote_code"):
+            raise DatasetError(f"HFPretrainedDataset({filepath}): trust_remote_code is not allowed")
+        super().__init__(filepath=filepath, version=version, metadata=metadata)
+
+    def _describe(self) -> dict[str, Any]:
+        return {**super()._describe(), "hf_class": self._hf_class_path}
+
+    def _hf_class(self) -> type:
+        module, _, name = self._hf_class_path.rpartition(".")
+        try:
+            return getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError, ValueError) as error:
+            raise DatasetError(f"HFPretrainedDataset: cannot import hf_class '{self._hf_class_path}'") from error
+
+    def load(self) -> Any:
+        hf_class = self._hf_class()
+        args = {**self._load_args, "trust_remote_code": False}
+        if isinstance(hf_class, type) and issubclass(hf_class, PreTrainedModel):
+            args["use_safetensors"] = True
+        return hf_class.from_pretrained(self._load_folder(), **args)
+
+    def save(self, data: Any) -> None:
+        if not hasattr(data, "save_pretrained"):
+            raise DatasetError(f"HFPretrainedDataset({self._filepath}): {type(data).__name__} has no save_pretrained")
+
+        def write(folder: Path) -> None:
+            data.save_pretrained(folder, **self._save_args)
+
+        self._save_folder(write)
