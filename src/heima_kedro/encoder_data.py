@@ -1,0 +1,63 @@
+"""Encoder training samples built lazily from prepared pairs and the catalog's image loaders.
+
+At real scale a data set does not fit in memory as decoded images, so a sample (image
+processing, tokenisation, labels) is encoded when the data loader asks for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import pandas as pd
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+from transformers import MllamaProcessor
+
+from heima_kedro.models.batching import encode_encoder_sample
+
+ImageLoaders = Mapping[str, Callable[[], Image.Image]]
+
+
+def require_images(*, pairs: pd.DataFrame, images: ImageLoaders) -> None:
+    """Fail before training, naming one image that the image dataset does not hold."""
+    missing = sorted(set(pairs["image"]) - set(images))
+    if missing:
+        raise KeyError(
+            f"{len(missing)} images of the pairs are not in the image dataset, e.g. '{missing[0]}'; "
+            "is the image dataset's path the data_prep image root?"
+        )
+
+
+class EncoderSamples(Dataset):
+    """(image, question, ``target`` column) of each pair, encoded on access."""
+
+    def __init__(
+        self,
+        *,
+        pairs: pd.DataFrame,
+        images: ImageLoaders,
+        processor: MllamaProcessor,
+        target: str,
+        max_length: int,
+    ) -> None:
+        if target not in pairs.columns:
+            raise KeyError(f"target column '{target}' is not in the pairs (columns: {list(pairs.columns)})")
+        require_images(pairs=pairs, images=images)
+        self._rows = list(pairs[["image", "question", target]].itertuples(index=False, name=None))
+        self._images = images
+        self._processor = processor
+        self._max_length = max_length
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        image, question, answer = self._rows[index]
+        return encode_encoder_sample(
+            processor=self._processor,
+            image=self._images[image](),
+            question=question,
+            answer=answer,
+            max_length=self._max_length,
+        )

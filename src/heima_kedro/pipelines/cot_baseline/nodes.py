@@ -1,0 +1,143 @@
+"""Nodes of ``cot_baseline``: build the tiny models offline and train stage 0 on ``full_cot``.
+
+At real scale LLaVA-CoT is the published stage-0 model; this pipeline stands in for it on the
+embedded default so that the whole study runs without a download.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+import torch
+from transformers import (
+    LlamaForCausalLM,
+    MllamaForConditionalGeneration,
+    MllamaProcessor,
+    PreTrainedTokenizerFast,
+)
+
+from heima_kedro.cot import THINKING_STAGES
+from heima_kedro.encoder_data import EncoderSamples, ImageLoaders, require_images
+from heima_kedro.models.factory import (
+    TinyDecoderConfig,
+    TinyEncoderConfig,
+    build_processor,
+    build_tiny_decoder,
+    build_tiny_encoder,
+)
+from heima_kedro.models.generation import conclusion_accuracy, generate_answers, well_formed_rate
+from heima_kedro.models.tokenizer import TokenizerConfig, train_tokenizer
+from heima_kedro.models.training import TrainConfig, train
+
+logger = logging.getLogger(__name__)
+
+#: Every text a model of the study reads or writes, so the tokenizer covers all of them.
+_TEXT_COLUMNS = (
+    "question",
+    "full_cot",
+    "compress_all",
+    *(f"decoder_{stage}_{turn}" for stage in THINKING_STAGES for turn in ("user", "assistant")),
+)
+
+
+def train_tokenizer_node(
+    train_pairs: pd.DataFrame, model_factory: dict[str, Any], thinking_tokens: dict[str, str]
+) -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer trained on the training split's texts only."""
+    config = TokenizerConfig(
+        **model_factory["tokenizer"], thinking_tokens=tuple(thinking_tokens[s] for s in THINKING_STAGES)
+    )
+    texts = (text for column in _TEXT_COLUMNS for text in train_pairs[column])
+    tokenizer = train_tokenizer(texts=texts, config=config)
+    logger.info("Trained a %d-token tokenizer on %d pairs", len(tokenizer), len(train_pairs))
+    return tokenizer
+
+
+def build_models_node(
+    tokenizer: PreTrainedTokenizerFast, model_factory: dict[str, Any]
+) -> tuple[MllamaProcessor, MllamaForConditionalGeneration, LlamaForCausalLM]:
+    """The processor, the untrained tiny encoder (Mllama) and the tiny decoder base (Llama)."""
+    encoder_config = TinyEncoderConfig(**_tuples(model_factory["encoder"]))
+    processor = build_processor(tokenizer=tokenizer, image_size=encoder_config.image_size)
+    encoder = build_tiny_encoder(config=encoder_config, tokenizer=tokenizer)
+    decoder = build_tiny_decoder(config=TinyDecoderConfig(**model_factory["decoder"]), tokenizer=tokenizer)
+    logger.info(
+        "Built encoder (%.2fM parameters) and decoder base (%.2fM)",
+        _millions(encoder), _millions(decoder),
+    )
+    return processor, encoder, decoder
+
+
+def train_cot_baseline_node(
+    encoder_init: MllamaForConditionalGeneration,
+    processor: MllamaProcessor,
+    train_pairs: pd.DataFrame,
+    encoder_images: ImageLoaders,
+    cot_baseline: dict[str, Any],
+) -> tuple[MllamaForConditionalGeneration, dict[str, list[dict[str, float]]]]:
+    """Stage 0: full fine-tuning of the tiny encoder on the four-stage answers."""
+    torch.manual_seed(cot_baseline["train"].get("seed", 0))
+    samples = EncoderSamples(
+        pairs=train_pairs, images=encoder_images, processor=processor,
+        target="full_cot", max_length=cot_baseline["max_length"],
+    )
+    result = train(
+        model=encoder_init,
+        samples=samples,
+        pad_token_id=processor.tokenizer.pad_token_id,
+        config=TrainConfig(**cot_baseline["train"]),
+    )
+    logger.info(
+        "Stage 0: %d steps in %.0f s (%.0f tokens/s), final loss %.3f",
+        result.steps, result.seconds, result.tokens_per_second, result.losses[-1],
+    )
+    return encoder_init, _loss_history(result.losses, result.lrs)
+
+
+def evaluate_cot_baseline_node(
+    cot_model: MllamaForConditionalGeneration,
+    processor: MllamaProcessor,
+    test_pairs: pd.DataFrame,
+    encoder_images: ImageLoaders,
+    cot_baseline: dict[str, Any],
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Greedy answers on the test split: conclusion accuracy and four-stage format rate."""
+    evaluation = cot_baseline["evaluation"]
+    pairs = test_pairs.head(evaluation["limit"]) if evaluation.get("limit") else test_pairs
+    require_images(pairs=pairs, images=encoder_images)
+    predictions = generate_answers(
+        model=cot_model,
+        processor=processor,
+        images=[encoder_images[image]() for image in pairs["image"]],
+        questions=list(pairs["question"]),
+        max_new_tokens=evaluation["max_new_tokens"],
+        batch_size=evaluation["batch_size"],
+    )
+    report = {
+        "pairs": len(pairs),
+        "accuracy": conclusion_accuracy(predictions=predictions, references=list(pairs["conclusion"])),
+        "well_formed": well_formed_rate(predictions=predictions),
+    }
+    logger.info("Stage 0 on %d test pairs: accuracy %.3f, well-formed %.3f",
+                report["pairs"], report["accuracy"], report["well_formed"])
+    records = pairs[["pair_id", "image", "question", "full_cot", "conclusion"]].assign(prediction=predictions)
+    return report, records.reset_index(drop=True)
+
+
+def _loss_history(losses: list[float], lrs: list[float]) -> dict[str, list[dict[str, float]]]:
+    """In kedro-mlflow's metrics-history shape, one point per optimiser step."""
+    return {
+        "loss": [{"value": value, "step": step} for step, value in enumerate(losses)],
+        "lr": [{"value": value, "step": step} for step, value in enumerate(lrs)],
+    }
+
+
+def _tuples(config: dict[str, Any]) -> dict[str, Any]:
+    """YAML lists → tuples, as the frozen configs expect."""
+    return {key: tuple(value) if isinstance(value, list) else value for key, value in config.items()}
+
+
+def _millions(model: torch.nn.Module) -> float:
+    return sum(p.numel() for p in model.parameters()) / 1e6
