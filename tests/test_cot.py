@@ -64,3 +64,14 @@ def test_compress_is_progressive_and_keeps_tags_and_conclusion():
         "<REASONING> <THINKING_OF_REASONING><THINKING_OF_REASONING> </REASONING>   "
         "<CONCLUSION> Circle. </CONCLUSION>"
     )
+
+
+def test_heima_format_requires_exactly_the_thinking_tokens():
+    from heima_kedro.cot import is_heima_format
+
+    tokens = {"summary": "<S>", "caption": "<C><C>", "reasoning": "<R>"}
+    good = "<SUMMARY> <S> </SUMMARY> <CAPTION> <C> <C> </CAPTION> <REASONING><R></REASONING> <CONCLUSION> Yes. </CONCLUSION>"
+    assert is_heima_format(answer=good, thinking_text=tokens)
+    assert not is_heima_format(answer=good.replace("<C> <C>", "<C>"), thinking_text=tokens)  # too few
+    assert not is_heima_format(answer=good.replace("<R>", "<R> because"), thinking_text=tokens)  # words leak
+    assert not is_heima_format(answer=good.replace(" Yes. ", " "), thinking_text=tokens)  # no conclusion

@@ -88,3 +88,13 @@ def compress(
     for stage in stages:
         answer = answer.replace(stage_texts[stage], thinking_text[stage], 1)
     return answer
+
+
+def is_heima_format(*, answer: str, thinking_text: dict[str, str]) -> bool:
+    """True when all four tags are there, each thinking stage is exactly its thinking token(s)
+    (whitespace aside) and the conclusion is not empty."""
+    try:
+        spans = parse_stages(answer)
+    except StageError:
+        return False
+    return all("".join(spans[s].text.split()) == thinking_text[s] for s in THINKING_STAGES)

@@ -1,0 +1,111 @@
+"""Nodes of ``encoder_training``. One training node serves every stage through namespaces; a
+stage differs only in its target column, its hyper-parameters and the adapter it starts from."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+import torch
+from peft import get_peft_model
+from transformers import MllamaForConditionalGeneration, MllamaProcessor, PreTrainedTokenizerFast
+
+from heima_kedro.cot import THINKING_STAGES, is_heima_format
+from heima_kedro.datasets import AdapterWeights
+from heima_kedro.encoder_data import EncoderSamples, ImageLoaders, require_images
+from heima_kedro.lora import LoraSettings, encoder_lora_config
+from heima_kedro.models.generation import conclusion_accuracy, generate_answers
+from heima_kedro.models.training import TrainConfig, train
+
+logger = logging.getLogger(__name__)
+
+
+def init_encoder_adapter_node(
+    cot_model: MllamaForConditionalGeneration,
+    tokenizer: PreTrainedTokenizerFast,
+    encoder_lora: dict[str, Any],
+    thinking_tokens: dict[str, str],
+) -> AdapterWeights:
+    """A fresh adapter (LoRA B = 0, so it starts as the identity) for stage 1 to start from."""
+    ids = [tokenizer.convert_tokens_to_ids(thinking_tokens[stage]) for stage in THINKING_STAGES]
+    if tokenizer.unk_token_id is not None and tokenizer.unk_token_id in ids:
+        raise ValueError(f"the tokenizer does not know the thinking tokens {thinking_tokens}")
+    torch.manual_seed(encoder_lora.get("seed", 0))
+    config = encoder_lora_config(
+        settings=LoraSettings(**{k: v for k, v in encoder_lora.items() if k != "seed"}),
+        thinking_token_ids=ids,
+    )
+    return AdapterWeights.from_model(get_peft_model(cot_model, config))
+
+
+def train_encoder_stage_node(
+    cot_model: MllamaForConditionalGeneration,
+    processor: MllamaProcessor,
+    init_adapter: AdapterWeights,
+    train_pairs: pd.DataFrame,
+    encoder_images: ImageLoaders,
+    stage: dict[str, Any],
+) -> tuple[AdapterWeights, dict[str, list[dict[str, float]]]]:
+    """Train the adapter on the stage's target column, starting from the previous stage's."""
+    model = init_adapter.apply_to(cot_model)
+    samples = EncoderSamples(
+        pairs=train_pairs, images=encoder_images, processor=processor,
+        target=stage["target"], max_length=stage["max_length"],
+    )
+    result = train(
+        model=model,
+        samples=samples,
+        pad_token_id=processor.tokenizer.pad_token_id,
+        config=TrainConfig(**stage["train"]),
+    )
+    logger.info(
+        "%s: %d steps in %.0f s, final loss %.3f",
+        stage["target"], result.steps, result.seconds, result.losses[-1],
+    )
+    history = {
+        "loss": [{"value": v, "step": s} for s, v in enumerate(result.losses)],
+        "lr": [{"value": v, "step": s} for s, v in enumerate(result.lrs)],
+    }
+    return AdapterWeights.from_model(model), history
+
+
+def evaluate_heima_encoder_node(
+    cot_model: MllamaForConditionalGeneration,
+    processor: MllamaProcessor,
+    adapter: AdapterWeights,
+    test_pairs: pd.DataFrame,
+    encoder_images: ImageLoaders,
+    thinking_tokens: dict[str, str],
+    evaluation: dict[str, Any],
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Greedy answers of the final encoder: Heima-format rate and conclusion accuracy."""
+    pairs = test_pairs.head(evaluation["limit"]) if evaluation.get("limit") else test_pairs
+    require_images(pairs=pairs, images=encoder_images)
+    model = adapter.apply_to(cot_model).eval()
+    predictions = generate_answers(
+        model=model,
+        processor=processor,
+        images=[encoder_images[image]() for image in pairs["image"]],
+        questions=list(pairs["question"]),
+        max_new_tokens=evaluation["max_new_tokens"],
+        batch_size=evaluation["batch_size"],
+    )
+    formats = [
+        is_heima_format(
+            answer=prediction,
+            thinking_text={s: thinking_tokens[s] * int(row[f"k_{s}"]) for s in THINKING_STAGES},
+        )
+        for prediction, (_, row) in zip(predictions, pairs.iterrows(), strict=True)
+    ]
+    report = {
+        "pairs": len(pairs),
+        "heima_format": sum(formats) / len(formats),
+        "accuracy": conclusion_accuracy(predictions=predictions, references=list(pairs["conclusion"])),
+    }
+    logger.info("Heima Encoder on %d test pairs: format %.3f, accuracy %.3f",
+                report["pairs"], report["heima_format"], report["accuracy"])
+    records = pairs[["pair_id", "image", "question", "compress_all", "conclusion"]].assign(
+        prediction=predictions, heima_format=formats
+    )
+    return report, records.reset_index(drop=True)
