@@ -35,16 +35,26 @@ def _prompt_and_answer(
     *, tokenizer: PreTrainedTokenizerBase, prompt: str, answer: str, max_length: int
 ) -> dict[str, torch.Tensor]:
     prompt_ids = tokenizer(prompt, add_special_tokens=False).input_ids
-    answer_ids = [*tokenizer(answer.strip(), add_special_tokens=False).input_ids, tokenizer.eos_token_id]
+    answer_ids = [
+        *tokenizer(answer.strip(), add_special_tokens=False).input_ids,
+        tokenizer.eos_token_id,
+    ]
     if len(prompt_ids) >= max_length:
-        raise ValueError(f"prompt of {len(prompt_ids)} tokens leaves no room under max_length={max_length}")
+        raise ValueError(
+            f"prompt of {len(prompt_ids)} tokens leaves no room under max_length={max_length}"
+        )
     input_ids = (prompt_ids + answer_ids)[:max_length]
     labels = ([IGNORE_INDEX] * len(prompt_ids) + answer_ids)[:max_length]
     return {"input_ids": torch.tensor(input_ids), "labels": torch.tensor(labels)}
 
 
 def encode_encoder_sample(
-    *, processor: MllamaProcessor, image: Image.Image, question: str, answer: str, max_length: int = 2048
+    *,
+    processor: MllamaProcessor,
+    image: Image.Image,
+    question: str,
+    answer: str,
+    max_length: int = 2048,
 ) -> dict[str, torch.Tensor]:
     """Token ids, labels and the image tensors of one (image, question, answer) triple."""
     prompt = encoder_prompt(processor=processor, question=question)
@@ -66,10 +76,14 @@ def encode_decoder_sample(
 ) -> dict[str, torch.Tensor]:
     """Token ids and labels of one text-only chat sample."""
     prompt = decoder_prompt(tokenizer=tokenizer, user=user)
-    return _prompt_and_answer(tokenizer=tokenizer, prompt=prompt, answer=assistant, max_length=max_length)
+    return _prompt_and_answer(
+        tokenizer=tokenizer, prompt=prompt, answer=assistant, max_length=max_length
+    )
 
 
-def collate(samples: Sequence[dict[str, torch.Tensor]], *, pad_token_id: int) -> dict[str, torch.Tensor]:
+def collate(
+    samples: Sequence[dict[str, torch.Tensor]], *, pad_token_id: int
+) -> dict[str, torch.Tensor]:
     """Right-pad encoded samples into a batch; image samples also get their cross-attention mask.
 
     Every text token from the image token on attends to the image's tiles (Mllama's rule for
@@ -90,6 +104,11 @@ def collate(samples: Sequence[dict[str, torch.Tensor]], *, pad_token_id: int) ->
         batch["aspect_ratio_ids"] = torch.cat([s["aspect_ratio_ids"] for s in samples])
         batch["aspect_ratio_mask"] = torch.cat([s["aspect_ratio_mask"] for s in samples])
         tiles = batch["aspect_ratio_mask"][:, 0, :]
-        after_image = torch.arange(length)[None, :] >= torch.stack([s["image_position"] for s in samples])[:, None]
-        batch["cross_attention_mask"] = (after_image[:, :, None] * tiles[:, None, :])[:, :, None, :].long()
+        after_image = (
+            torch.arange(length)[None, :]
+            >= torch.stack([s["image_position"] for s in samples])[:, None]
+        )
+        batch["cross_attention_mask"] = (after_image[:, :, None] * tiles[:, None, :])[
+            :, :, None, :
+        ].long()
     return batch

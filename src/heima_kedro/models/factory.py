@@ -34,7 +34,9 @@ def _check_positive(prefix: str, **values: int) -> None:
 
 def _check_heads(prefix: str, *, hidden_size: int, heads: int, kv_heads: int | None = None) -> None:
     if hidden_size % heads:
-        raise ValueError(f"{prefix}.hidden_size ({hidden_size}) must be divisible by heads ({heads})")
+        raise ValueError(
+            f"{prefix}.hidden_size ({hidden_size}) must be divisible by heads ({heads})"
+        )
     if kv_heads is not None and heads % kv_heads:
         raise ValueError(f"{prefix}.heads ({heads}) must be divisible by kv_heads ({kv_heads})")
 
@@ -46,11 +48,11 @@ class TinyEncoderConfig:
 
     seed: int = 0
     hidden_size: int = 128
-    layers: int = 4
+    layers: int = 5
     heads: int = 4
     kv_heads: int = 2
     intermediate_size: int = 384
-    cross_attention_layers: tuple[int, ...] = (1,)
+    cross_attention_layers: tuple[int, ...] = (1, 3)
     cross_attention_gate: float = 1.0
     max_position_embeddings: int = 2048
     vision_hidden_size: int = 64
@@ -59,8 +61,9 @@ class TinyEncoderConfig:
     vision_heads: int = 4
     vision_intermediate_size: int = 256
     vision_intermediate_layers: tuple[int, ...] = (0,)
-    image_size: int = 64
-    patch_size: int = 8
+    #: 48 px in 16 px patches: one patch per ShapesCoT grid cell (3×3).
+    image_size: int = 48
+    patch_size: int = 16
 
     def __post_init__(self) -> None:
         _check_positive(
@@ -78,7 +81,9 @@ class TinyEncoderConfig:
             image_size=self.image_size,
             patch_size=self.patch_size,
         )
-        _check_heads("encoder", hidden_size=self.hidden_size, heads=self.heads, kv_heads=self.kv_heads)
+        _check_heads(
+            "encoder", hidden_size=self.hidden_size, heads=self.heads, kv_heads=self.kv_heads
+        )
         _check_heads("encoder.vision", hidden_size=self.vision_hidden_size, heads=self.vision_heads)
         if not self.cross_attention_layers or any(
             not 0 <= i < self.layers for i in self.cross_attention_layers
@@ -88,14 +93,18 @@ class TinyEncoderConfig:
                 f"got {self.cross_attention_layers}"
             )
         if len(set(self.cross_attention_layers)) == self.layers:
-            raise ValueError("encoder.cross_attention_layers must leave at least one self-attention layer")
+            raise ValueError(
+                "encoder.cross_attention_layers must leave at least one self-attention layer"
+            )
         if any(not 0 <= i < self.vision_layers for i in self.vision_intermediate_layers):
             raise ValueError(
                 f"encoder.vision_intermediate_layers must be indices in [0, {self.vision_layers}), "
                 f"got {self.vision_intermediate_layers}"
             )
         if self.vision_global_layers < 0:
-            raise ValueError(f"encoder.vision_global_layers must be >= 0, got {self.vision_global_layers}")
+            raise ValueError(
+                f"encoder.vision_global_layers must be >= 0, got {self.vision_global_layers}"
+            )
         if self.patch_size > self.image_size:
             raise ValueError(
                 f"encoder.patch_size ({self.patch_size}) must not exceed image_size ({self.image_size})"
@@ -124,7 +133,9 @@ class TinyDecoderConfig:
             intermediate_size=self.intermediate_size,
             max_position_embeddings=self.max_position_embeddings,
         )
-        _check_heads("decoder", hidden_size=self.hidden_size, heads=self.heads, kv_heads=self.kv_heads)
+        _check_heads(
+            "decoder", hidden_size=self.hidden_size, heads=self.heads, kv_heads=self.kv_heads
+        )
 
 
 def _token_ids(tokenizer: PreTrainedTokenizerFast) -> dict[str, int]:
@@ -190,7 +201,9 @@ def build_processor(*, tokenizer: PreTrainedTokenizerFast, image_size: int) -> M
     )
 
 
-def build_tiny_decoder(*, config: TinyDecoderConfig, tokenizer: PreTrainedTokenizerFast) -> LlamaForCausalLM:
+def build_tiny_decoder(
+    *, config: TinyDecoderConfig, tokenizer: PreTrainedTokenizerFast
+) -> LlamaForCausalLM:
     """A freshly initialised tiny Llama sharing the encoder's tokenizer."""
     llama = LlamaConfig(
         hidden_size=config.hidden_size,

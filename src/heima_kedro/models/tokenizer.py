@@ -62,7 +62,9 @@ class TokenizerConfig:
                 f"got {self.vocab_size!r}"
             )
         if not isinstance(self.min_frequency, int) or self.min_frequency < 1:
-            raise ValueError(f"tokenizer.min_frequency must be an integer >= 1, got {self.min_frequency!r}")
+            raise ValueError(
+                f"tokenizer.min_frequency must be an integer >= 1, got {self.min_frequency!r}"
+            )
         if not self.thinking_tokens or len(set(self.thinking_tokens)) != len(self.thinking_tokens):
             raise ValueError("tokenizer.thinking_tokens must be distinct and non-empty")
 

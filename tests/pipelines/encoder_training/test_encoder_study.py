@@ -7,8 +7,9 @@ from pathlib import Path
 import mlflow
 import pytest
 from peft import PeftModel
-from session_runs import run_session
 from transformers import MllamaForConditionalGeneration
+
+from session_runs import run_session
 
 TINY = {
     "synthetic_data": {"n_records": 40},

@@ -1,0 +1,1 @@
+"""Tiny models, tokenizer, batching, training loop and generation for the Heima study."""

@@ -1,0 +1,216 @@
+"""One training loop for every stage, in nanoGPT's shape, on Hugging Face Accelerate.
+
+set learning rate → (evaluate) → micro-steps with gradient accumulation → clip → step → zero
+grads → log. The loss is next-token cross-entropy summed over the step's target tokens and
+divided by their count, so every target token weighs the same whatever the padding or the
+accumulation. Accelerate picks the device and bf16 autocast on CUDA (fp32 on CPU).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+
+import torch
+from accelerate import Accelerator
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from heima_kedro.models.batching import IGNORE_INDEX, collate
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """``max_steps`` (optimizer steps), when set, overrides ``epochs``; the learning rate decays
+    by cosine to ``min_lr_ratio × lr`` at the last step. ``eval_every`` 0 evaluates only at the end."""
+
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.01
+    warmup_steps: int = 10
+    epochs: int = 1
+    max_steps: int | None = None
+    batch_size: int = 8
+    grad_accum: int = 1
+    clip: float = 1.0
+    seed: int = 0
+    log_every: int = 10
+    eval_every: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.lr > 0:
+            raise ValueError(f"train.lr must be > 0, got {self.lr!r}")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError(f"train.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio!r}")
+        if self.weight_decay < 0:
+            raise ValueError(f"train.weight_decay must be >= 0, got {self.weight_decay!r}")
+        if self.clip <= 0:
+            raise ValueError(f"train.clip must be > 0, got {self.clip!r}")
+        for name in ("epochs", "batch_size", "grad_accum", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)!r}")
+        for name in ("warmup_steps", "eval_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"train.{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"train.max_steps must be >= 1 or null, got {self.max_steps!r}")
+
+
+@dataclass
+class TrainResult:
+    """Per-step history (mean loss per target token, learning rate) and throughput."""
+
+    losses: list[float] = field(default_factory=list)
+    lrs: list[float] = field(default_factory=list)
+    evaluations: list[dict] = field(default_factory=list)
+    steps: int = 0
+    tokens: int = 0
+    target_tokens: int = 0
+    seconds: float = 0.0
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds else 0.0
+
+
+def cosine_lr(
+    step: int, *, lr: float, warmup_steps: int, total_steps: int, min_lr_ratio: float
+) -> float:
+    """Linear warm-up to ``lr``, then cosine decay to ``min_lr_ratio × lr`` at ``total_steps``."""
+    if step < warmup_steps:
+        return lr * (step + 1) / warmup_steps
+    min_lr = lr * min_lr_ratio
+    if step >= total_steps - 1:
+        return min_lr
+    progress = (step - warmup_steps) / max(1, total_steps - 1 - warmup_steps)
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (lr - min_lr)
+
+
+def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Decay matrices and embeddings only, as nanoGPT: never norms, biases or gates."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+
+
+def _forever(loader: DataLoader) -> Iterator[dict[str, torch.Tensor]]:
+    while True:
+        yield from loader
+
+
+def _summed_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    inputs = {key: value for key, value in batch.items() if key != "labels"}
+    logits = model(**inputs, use_cache=False).logits[:, :-1].float()
+    targets = batch["labels"][:, 1:]
+    return torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.size(-1)),
+        targets.reshape(-1),
+        ignore_index=IGNORE_INDEX,
+        reduction="sum",
+    )
+
+
+def _evaluate(
+    evaluate: Callable[[torch.nn.Module], dict],
+    model: torch.nn.Module,
+    step: int,
+    so_far: TrainResult,
+) -> dict:
+    model.eval()
+    with torch.no_grad():
+        scores = evaluate(model)
+    model.train()
+    return {"step": step, "train_seconds": so_far.seconds, **scores}
+
+
+def train(
+    *,
+    model: torch.nn.Module,
+    samples: Sequence[dict[str, torch.Tensor]],
+    pad_token_id: int,
+    config: TrainConfig,
+    evaluate: Callable[[torch.nn.Module], dict] | None = None,
+) -> TrainResult:
+    """Train ``model`` in place on encoded samples (see :mod:`heima_kedro.models.batching`).
+
+    ``evaluate`` (optional) is called with the unwrapped model every ``eval_every`` steps and
+    after the last step; its dicts are kept, with the step and elapsed seconds, in the result.
+    """
+    accelerator = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
+    generator = torch.Generator().manual_seed(config.seed)
+    loader = DataLoader(
+        samples,
+        batch_size=config.batch_size,
+        shuffle=True,
+        generator=generator,
+        collate_fn=partial(collate, pad_token_id=pad_token_id),
+    )
+    optimizer = torch.optim.AdamW(
+        _param_groups(model, config.weight_decay), lr=config.lr, betas=(0.9, 0.95), fused=False
+    )
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    total_steps = config.max_steps or config.epochs * math.ceil(len(loader) / config.grad_accum)
+    batches = _forever(loader)
+    result = TrainResult()
+    model.train()
+    progress = tqdm(range(total_steps), desc="train", disable=not accelerator.is_local_main_process)
+    for step in progress:
+        # set the learning rate
+        lr = cosine_lr(
+            step,
+            lr=config.lr,
+            warmup_steps=config.warmup_steps,
+            total_steps=total_steps,
+            min_lr_ratio=config.min_lr_ratio,
+        )
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+
+        # evaluate (a checkpoint call belongs here too); its time is not training time
+        if evaluate is not None and config.eval_every and step and step % config.eval_every == 0:
+            result.evaluations.append(
+                _evaluate(evaluate, accelerator.unwrap_model(model), step, result)
+            )
+        tick = time.perf_counter()
+
+        # micro-steps: the step's loss is normalised by all of its target tokens
+        micro_batches = [next(batches) for _ in range(config.grad_accum)]
+        n_targets = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro_batches)
+        step_loss = 0.0
+        for batch in micro_batches:
+            with accelerator.autocast():
+                loss = _summed_loss(model, batch) / max(n_targets, 1)
+            accelerator.backward(loss)
+            step_loss += loss.item()
+            result.tokens += int(batch["attention_mask"].sum())
+        result.target_tokens += n_targets
+
+        # clip, step, zero grads
+        accelerator.clip_grad_norm_(model.parameters(), config.clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        result.seconds += time.perf_counter() - tick
+
+        # log
+        result.steps = step + 1
+        result.losses.append(step_loss)
+        result.lrs.append(lr)
+        if step % config.log_every == 0 or step == total_steps - 1:
+            progress.set_postfix(loss=f"{step_loss:.3f}", lr=f"{lr:.2e}")
+            logger.info("step %d/%d loss %.4f lr %.2e", step + 1, total_steps, step_loss, lr)
+
+    if evaluate is not None:
+        result.evaluations.append(
+            _evaluate(evaluate, accelerator.unwrap_model(model), total_steps, result)
+        )
+    # Hand back the caller's model without Accelerate's autocast wrapper.
+    accelerator.unwrap_model(model, keep_fp32_wrapper=False).eval()
+    return result
