@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from heima_kedro.models.batching import IGNORE_INDEX, collate
+from heima_kedro.models.checkpoints import CheckpointConfig, load_latest_checkpoint, save_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +80,11 @@ class TrainResult:
         return self.tokens / self.seconds if self.seconds else 0.0
 
 
+def _history(result: TrainResult) -> dict:
+    """The part of a result a checkpoint carries (evaluations are re-run, not restored)."""
+    return {key: getattr(result, key) for key in ("losses", "lrs", "steps", "tokens", "target_tokens", "seconds")}
+
+
 def cosine_lr(
     step: int, *, lr: float, warmup_steps: int, total_steps: int, min_lr_ratio: float
 ) -> float:
@@ -101,9 +107,29 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     ]
 
 
-def _forever(loader: DataLoader) -> Iterator[dict[str, torch.Tensor]]:
+class _EpochShuffle(torch.utils.data.Sampler[int]):
+    """A permutation that depends only on (seed, epoch), so a resumed run sees the same batches."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size, self.seed, self.epoch = size, seed, 0
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return iter(torch.randperm(self.size, generator=generator).tolist())
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def _batches(
+    loader: DataLoader, sampler: _EpochShuffle, accelerator: Accelerator, *, skip: int
+) -> Iterator[dict[str, torch.Tensor]]:
+    """Batches forever, epoch after epoch, starting after the first ``skip`` (never loaded)."""
+    epoch, offset = divmod(skip, len(loader))
     while True:
-        yield from loader
+        sampler.epoch = epoch
+        yield from accelerator.skip_first_batches(loader, offset) if offset else loader
+        epoch, offset = epoch + 1, 0
 
 
 def _summed_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -138,19 +164,22 @@ def train(
     pad_token_id: int,
     config: TrainConfig,
     evaluate: Callable[[torch.nn.Module], dict] | None = None,
+    checkpoint: CheckpointConfig | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on encoded samples (see :mod:`heima_kedro.models.batching`).
 
     ``evaluate`` (optional) is called with the unwrapped model every ``eval_every`` steps and
     after the last step; its dicts are kept, with the step and elapsed seconds, in the result.
+    With ``checkpoint``, the run saves every ``checkpoint.every`` steps and first resumes from
+    the newest checkpoint of the same fingerprint, ending with the same weights and history as
+    an uninterrupted run.
     """
     accelerator = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
-    generator = torch.Generator().manual_seed(config.seed)
+    sampler = _EpochShuffle(len(samples), config.seed)
     loader = DataLoader(
         samples,
         batch_size=config.batch_size,
-        shuffle=True,
-        generator=generator,
+        sampler=sampler,
         collate_fn=partial(collate, pad_token_id=pad_token_id),
     )
     optimizer = torch.optim.AdamW(
@@ -158,10 +187,20 @@ def train(
     )
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     total_steps = config.max_steps or config.epochs * math.ceil(len(loader) / config.grad_accum)
-    batches = _forever(loader)
-    result = TrainResult()
+    result, start = TrainResult(), 0
+    resumed = checkpoint and load_latest_checkpoint(config=checkpoint, model=accelerator.unwrap_model(model))
+    if resumed:
+        start, state = resumed
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        result = TrainResult(**state["result"])
+        logger.info("Resuming from the checkpoint of step %d/%d in %s", start, total_steps, checkpoint.directory)
+    batches = _batches(loader, sampler, accelerator, skip=start * config.grad_accum)
     model.train()
-    progress = tqdm(range(total_steps), desc="train", disable=not accelerator.is_local_main_process)
+    progress = tqdm(
+        range(start, total_steps), desc="train", initial=start, total=total_steps,
+        disable=not accelerator.is_local_main_process,
+    )
     for step in progress:
         # set the learning rate
         lr = cosine_lr(
@@ -174,7 +213,7 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = lr
 
-        # evaluate (a checkpoint call belongs here too); its time is not training time
+        # evaluate; its time is not training time
         if evaluate is not None and config.eval_every and step and step % config.eval_every == 0:
             result.evaluations.append(
                 _evaluate(evaluate, accelerator.unwrap_model(model), step, result)
@@ -206,6 +245,16 @@ def train(
         if step % config.log_every == 0 or step == total_steps - 1:
             progress.set_postfix(loss=f"{step_loss:.3f}", lr=f"{lr:.2e}")
             logger.info("step %d/%d loss %.4f lr %.2e", step + 1, total_steps, step_loss, lr)
+
+        # checkpoint (the main process writes; every process waits for it)
+        if checkpoint and ((step + 1) % checkpoint.every == 0 or step + 1 == total_steps):
+            if accelerator.is_main_process:
+                save_checkpoint(
+                    config=checkpoint, step=step + 1, model=accelerator.unwrap_model(model),
+                    state={"optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
+                           "result": _history(result)},
+                )
+            accelerator.wait_for_everyone()
 
     if evaluate is not None:
         result.evaluations.append(

@@ -19,7 +19,7 @@ from transformers import (
 )
 
 from heima_kedro.cot import THINKING_STAGES
-from heima_kedro.encoder_data import EncoderSamples, ImageLoaders, require_images
+from heima_kedro.encoder_data import ImageLoaders, require_images
 from heima_kedro.models.factory import (
     TinyDecoderConfig,
     TinyEncoderConfig,
@@ -29,7 +29,7 @@ from heima_kedro.models.factory import (
 )
 from heima_kedro.models.generation import conclusion_accuracy, generate_answers, well_formed_rate
 from heima_kedro.models.tokenizer import TokenizerConfig, train_tokenizer
-from heima_kedro.models.training import TrainConfig, train
+from heima_kedro.stage_training import MetricsHistory, metrics_history, train_encoder_stage
 
 logger = logging.getLogger(__name__)
 
@@ -76,24 +76,13 @@ def train_cot_baseline_node(
     train_pairs: pd.DataFrame,
     encoder_images: ImageLoaders,
     cot_baseline: dict[str, Any],
-) -> tuple[MllamaForConditionalGeneration, dict[str, list[dict[str, float]]]]:
+) -> tuple[MllamaForConditionalGeneration, MetricsHistory]:
     """Stage 0: full fine-tuning of the tiny encoder on the four-stage answers."""
-    torch.manual_seed(cot_baseline["train"].get("seed", 0))
-    samples = EncoderSamples(
-        pairs=train_pairs, images=encoder_images, processor=processor,
-        target="full_cot", max_length=cot_baseline["max_length"],
+    stage = {**cot_baseline, "target": "full_cot"}
+    result = train_encoder_stage(
+        model=encoder_init, processor=processor, pairs=train_pairs, images=encoder_images, stage=stage
     )
-    result = train(
-        model=encoder_init,
-        samples=samples,
-        pad_token_id=processor.tokenizer.pad_token_id,
-        config=TrainConfig(**cot_baseline["train"]),
-    )
-    logger.info(
-        "Stage 0: %d steps in %.0f s (%.0f tokens/s), final loss %.3f",
-        result.steps, result.seconds, result.tokens_per_second, result.losses[-1],
-    )
-    return encoder_init, _loss_history(result.losses, result.lrs)
+    return encoder_init, metrics_history(result)
 
 
 def evaluate_cot_baseline_node(
@@ -124,14 +113,6 @@ def evaluate_cot_baseline_node(
                 report["pairs"], report["accuracy"], report["well_formed"])
     records = pairs[["pair_id", "image", "question", "full_cot", "conclusion"]].assign(prediction=predictions)
     return report, records.reset_index(drop=True)
-
-
-def _loss_history(losses: list[float], lrs: list[float]) -> dict[str, list[dict[str, float]]]:
-    """In kedro-mlflow's metrics-history shape, one point per optimiser step."""
-    return {
-        "loss": [{"value": value, "step": step} for step, value in enumerate(losses)],
-        "lr": [{"value": value, "step": step} for step, value in enumerate(lrs)],
-    }
 
 
 def _tuples(config: dict[str, Any]) -> dict[str, Any]:

@@ -13,10 +13,10 @@ from transformers import MllamaForConditionalGeneration, MllamaProcessor, PreTra
 
 from heima_kedro.cot import THINKING_STAGES, is_heima_format
 from heima_kedro.datasets import AdapterWeights
-from heima_kedro.encoder_data import EncoderSamples, ImageLoaders, require_images
+from heima_kedro.encoder_data import ImageLoaders, require_images
 from heima_kedro.lora import LoraSettings, encoder_lora_config
 from heima_kedro.models.generation import conclusion_accuracy, generate_answers
-from heima_kedro.models.training import TrainConfig, train
+from heima_kedro.stage_training import MetricsHistory, metrics_history, train_encoder_stage
 
 logger = logging.getLogger(__name__)
 
@@ -46,28 +46,13 @@ def train_encoder_stage_node(
     train_pairs: pd.DataFrame,
     encoder_images: ImageLoaders,
     stage: dict[str, Any],
-) -> tuple[AdapterWeights, dict[str, list[dict[str, float]]]]:
+) -> tuple[AdapterWeights, MetricsHistory]:
     """Train the adapter on the stage's target column, starting from the previous stage's."""
     model = init_adapter.apply_to(cot_model)
-    samples = EncoderSamples(
-        pairs=train_pairs, images=encoder_images, processor=processor,
-        target=stage["target"], max_length=stage["max_length"],
+    result = train_encoder_stage(
+        model=model, processor=processor, pairs=train_pairs, images=encoder_images, stage=stage
     )
-    result = train(
-        model=model,
-        samples=samples,
-        pad_token_id=processor.tokenizer.pad_token_id,
-        config=TrainConfig(**stage["train"]),
-    )
-    logger.info(
-        "%s: %d steps in %.0f s, final loss %.3f",
-        stage["target"], result.steps, result.seconds, result.losses[-1],
-    )
-    history = {
-        "loss": [{"value": v, "step": s} for s, v in enumerate(result.losses)],
-        "lr": [{"value": v, "step": s} for s, v in enumerate(result.lrs)],
-    }
-    return AdapterWeights.from_model(model), history
+    return AdapterWeights.from_model(model), metrics_history(result)
 
 
 def evaluate_heima_encoder_node(

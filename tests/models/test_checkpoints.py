@@ -1,0 +1,69 @@
+"""A run interrupted mid-way and started again ends exactly where an uninterrupted run ends."""
+
+import pytest
+import torch
+
+from heima_kedro.models.batching import encode_encoder_sample
+from heima_kedro.models.checkpoints import CheckpointConfig, fingerprint
+from heima_kedro.models.factory import build_tiny_encoder
+from heima_kedro.models.training import TrainConfig, train
+
+CONFIG = TrainConfig(lr=5e-3, warmup_steps=1, max_steps=7, batch_size=3, grad_accum=2, eval_every=4)
+
+
+@pytest.fixture(scope="module")
+def samples(processor, shapes_pairs):
+    return [
+        encode_encoder_sample(processor=processor, image=image, question=question, answer=answer)
+        for image, question, answer in shapes_pairs[:10]
+    ]
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _interrupt(model):
+    raise Interrupted  # like Ctrl-C or a kill at step 4, after the step-4 checkpoint
+
+
+def _run(tokenizer, encoder_config, samples, **kwargs):
+    model = build_tiny_encoder(config=encoder_config, tokenizer=tokenizer)
+    result = train(model=model, samples=samples, pad_token_id=tokenizer.pad_token_id, config=CONFIG, **kwargs)
+    return model, result
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path, tokenizer, encoder_config, samples):
+    reference, expected = _run(tokenizer, encoder_config, samples)
+    checkpoint = CheckpointConfig(directory=tmp_path, every=2, fingerprint="run-a")
+
+    with pytest.raises(Interrupted):
+        _run(tokenizer, encoder_config, samples, checkpoint=checkpoint, evaluate=_interrupt)
+    assert [p.name for p in tmp_path.iterdir()] == ["step_00000004"]  # only the newest is kept
+
+    resumed, result = _run(tokenizer, encoder_config, samples, checkpoint=checkpoint)
+    assert result.losses == expected.losses and result.steps == 7
+    for (name, got), (_, want) in zip(resumed.state_dict().items(), reference.state_dict().items(), strict=True):
+        torch.testing.assert_close(got, want, msg=name)
+    assert [p.name for p in tmp_path.iterdir()] == ["step_00000007"]
+
+
+def test_checkpoint_of_another_run_is_not_resumed(tmp_path, tokenizer, encoder_config, samples):
+    with pytest.raises(Interrupted):
+        _run(tokenizer, encoder_config, samples,
+             checkpoint=CheckpointConfig(directory=tmp_path, every=2, fingerprint="run-a"), evaluate=_interrupt)
+    _, expected = _run(tokenizer, encoder_config, samples)
+    _, result = _run(tokenizer, encoder_config, samples,
+                     checkpoint=CheckpointConfig(directory=tmp_path, every=2, fingerprint="run-b"))
+    assert result.losses == expected.losses  # trained from the start, not from run-a's step 4
+
+
+def test_fingerprint_sees_weights_config_and_data(tokenizer, encoder_config):
+    model = build_tiny_encoder(config=encoder_config, tokenizer=tokenizer)
+    base = fingerprint({"lr": 1}, ["a", "b"], model=model)
+    assert base == fingerprint({"lr": 1}, ["a", "b"], model=model)
+    assert base != fingerprint({"lr": 2}, ["a", "b"], model=model)
+    assert base != fingerprint({"lr": 1}, ["a", "c"], model=model)
+    with torch.no_grad():
+        next(model.parameters()).add_(1.0)
+    assert base != fingerprint({"lr": 1}, ["a", "b"], model=model)
