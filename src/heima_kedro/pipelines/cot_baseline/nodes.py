@@ -20,6 +20,7 @@ from transformers import (
 
 from heima_kedro.cot import THINKING_STAGES
 from heima_kedro.encoder_data import ImageLoaders, require_images
+from heima_kedro.launch import fit_encoder_stage
 from heima_kedro.models.factory import (
     TinyDecoderConfig,
     TinyEncoderConfig,
@@ -29,7 +30,7 @@ from heima_kedro.models.factory import (
 )
 from heima_kedro.models.generation import conclusion_accuracy, generate_answers, well_formed_rate
 from heima_kedro.models.tokenizer import TokenizerConfig, train_tokenizer
-from heima_kedro.stage_training import MetricsHistory, metrics_history, train_encoder_stage
+from heima_kedro.stage_training import MetricsHistory, metrics_history
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def train_cot_baseline_node(
 ) -> tuple[MllamaForConditionalGeneration, MetricsHistory]:
     """Stage 0: full fine-tuning of the tiny encoder on the four-stage answers."""
     stage = {**cot_baseline, "target": "full_cot"}
-    result = train_encoder_stage(
+    result = fit_encoder_stage(
         model=encoder_init, processor=processor, pairs=train_pairs, images=encoder_images, stage=stage
     )
     return encoder_init, metrics_history(result)

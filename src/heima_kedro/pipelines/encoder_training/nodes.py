@@ -14,9 +14,10 @@ from transformers import MllamaForConditionalGeneration, MllamaProcessor, PreTra
 from heima_kedro.cot import THINKING_STAGES, is_heima_format
 from heima_kedro.datasets import AdapterWeights
 from heima_kedro.encoder_data import ImageLoaders, require_images
+from heima_kedro.launch import fit_encoder_stage
 from heima_kedro.lora import LoraSettings, encoder_lora_config
 from heima_kedro.models.generation import conclusion_accuracy, generate_answers
-from heima_kedro.stage_training import MetricsHistory, metrics_history, train_encoder_stage
+from heima_kedro.stage_training import MetricsHistory, metrics_history
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def train_encoder_stage_node(
 ) -> tuple[AdapterWeights, MetricsHistory]:
     """Train the adapter on the stage's target column, starting from the previous stage's."""
     model = init_adapter.apply_to(cot_model)
-    result = train_encoder_stage(
+    result = fit_encoder_stage(
         model=model, processor=processor, pairs=train_pairs, images=encoder_images, stage=stage
     )
     return AdapterWeights.from_model(model), metrics_history(result)
