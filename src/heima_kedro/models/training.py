@@ -43,6 +43,7 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 10
     eval_every: int = 0
+    activation_checkpointing: bool = True  # on CUDA only: trades compute for memory at 11B
 
     def __post_init__(self) -> None:
         if not self.lr > 0:
@@ -78,6 +79,14 @@ class TrainResult:
     @property
     def tokens_per_second(self) -> float:
         return self.tokens / self.seconds if self.seconds else 0.0
+
+
+def _enable_activation_checkpointing(model: torch.nn.Module) -> None:
+    """Recompute activations in the backward pass; with frozen embeddings (LoRA) the inputs must
+    require grad, or checkpointed blocks would see no gradient."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    base.enable_input_require_grads()
 
 
 def _history(result: TrainResult) -> dict:
@@ -175,6 +184,8 @@ def train(
     an uninterrupted run.
     """
     accelerator = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
+    if config.activation_checkpointing and torch.cuda.is_available():
+        _enable_activation_checkpointing(model)
     sampler = _EpochShuffle(len(samples), config.seed)
     loader = DataLoader(
         samples,
