@@ -447,27 +447,30 @@ _SUMMARY_PLANS: dict[str, tuple[str, ...]] = {
 }
 
 _CAPTION_OPENINGS: tuple[str, ...] = (
-    "The image shows {n} on a plain white background.",
-    "This picture contains {n} drawn on a white background.",
-    "A white canvas holds {n} arranged on a grid.",
-    "There {be} {n} in the image, each in its own cell.",
+    "The image shows coloured shapes on a plain white background.",
+    "This picture contains a few shapes drawn on white.",
+    "A white canvas holds shapes arranged on a grid.",
+    "Shapes are placed in the cells of a white grid.",
 )
 _CAPTION_ORDER: tuple[str, ...] = (
     "Reading from top to bottom and left to right, they are as follows.",
     "I will list them from top to bottom and from left to right.",
     "Going row by row from the top, the objects are these.",
 )
+#: Position first: the cell is named before what it holds, so the words that follow can be read
+#: off that one cell of the image.
 _CAPTION_OBJECTS: tuple[str, ...] = (
-    "A {desc} sits in the {pos}.",
     "In the {pos} there is a {desc}.",
     "The {pos} cell holds a {desc}.",
-    "There is a {desc} in the {pos}.",
+    "At the {pos} sits a {desc}.",
+    "The {pos} contains a {desc}.",
 )
+#: The count closes the caption, once every object has been named.
 _CAPTION_CLOSINGS: tuple[str, ...] = (
-    "The rest of the grid is empty.",
-    "No other objects appear in the image.",
-    "Nothing else is drawn on the background.",
-    "All the other cells are blank.",
+    "That makes {n} in total; the rest is empty.",
+    "No other objects appear, so there {be} {n} altogether.",
+    "Nothing else is drawn, which leaves {n}.",
+    "All the other cells are blank, so the image holds {n}.",
 )
 
 
@@ -499,18 +502,18 @@ def write_summary(rng: random.Random, question: Question) -> str:
 
 
 def write_caption(rng: random.Random, scene: Scene) -> str:
-    """Describe every object in canonical order; the ordering sentence only fits short scenes."""
+    """Describe every object in canonical order, then count them; the ordering sentence only
+    fits short scenes."""
     n = len(scene.objects)
-    sentences = [
-        rng.choice(_CAPTION_OPENINGS).format(n=_plural(n, "shape"), be="is" if n == 1 else "are")
-    ]
-    if n == 2:
+    sentences = [rng.choice(_CAPTION_OPENINGS)]
+    if n <= 2:
         sentences.append(rng.choice(_CAPTION_ORDER))
     sentences += [
         _sentence(rng.choice(_CAPTION_OBJECTS).format(desc=o.description, pos=o.position))
         for o in scene.objects
     ]
-    sentences.append(rng.choice(_CAPTION_CLOSINGS))
+    closing = rng.choice(_CAPTION_CLOSINGS)
+    sentences.append(closing.format(n=_plural(n, "shape"), be="is" if n == 1 else "are"))
     return " ".join(sentences)
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any, Generic, TypeVar
 
+import mlflow
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
 
 SaveT = TypeVar("SaveT")
@@ -18,7 +19,8 @@ class FolderDataset(AbstractVersionedDataset[SaveT, LoadT], Generic[SaveT, LoadT
     """A folder on the local disk, optionally versioned (``<filepath>/<version>/<name>/``).
 
     A save is written next to its target and renamed into place, so an interrupted save never
-    leaves a half-written folder for the next load to pick up as the latest version.
+    leaves a half-written folder for the next load to pick up as the latest version. With
+    ``mlflow_artifact_path``, the saved folder is also logged to the active MLflow run.
     """
 
     def __init__(
@@ -27,7 +29,9 @@ class FolderDataset(AbstractVersionedDataset[SaveT, LoadT], Generic[SaveT, LoadT
         filepath: str,
         version: Version | None = None,
         metadata: dict[str, Any] | None = None,
+        mlflow_artifact_path: str | None = None,
     ) -> None:
+        self._mlflow_artifact_path = mlflow_artifact_path
         if "://" in str(filepath) and not str(filepath).startswith("file://"):
             raise DatasetError(f"{type(self).__name__} supports local folders only, got '{filepath}'")
         self.metadata = metadata
@@ -62,3 +66,5 @@ class FolderDataset(AbstractVersionedDataset[SaveT, LoadT], Generic[SaveT, LoadT
         finally:
             if staging.exists():
                 shutil.rmtree(staging)
+        if self._mlflow_artifact_path and mlflow.active_run():
+            mlflow.log_artifacts(str(target), artifact_path=self._mlflow_artifact_path)

@@ -37,13 +37,16 @@ class HFPretrainedDataset(FolderDataset[Any, Any]):
         save_args: dict[str, Any] | None = None,
         version: Version | None = None,
         metadata: dict[str, Any] | None = None,
+        mlflow_artifact_path: str | None = None,
     ) -> None:
         self._hf_class_path = hf_class
         self._load_args = dict(load_args or {})
         self._save_args = dict(save_args or {})
         if self._load_args.get("trust_remote_code"):
             raise DatasetError(f"HFPretrainedDataset({filepath}): trust_remote_code is not allowed")
-        super().__init__(filepath=filepath, version=version, metadata=metadata)
+        super().__init__(
+            filepath=filepath, version=version, metadata=metadata, mlflow_artifact_path=mlflow_artifact_path
+        )
 
     def _describe(self) -> dict[str, Any]:
         return {**super()._describe(), "hf_class": self._hf_class_path}

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from kedro.io.core import DatasetError, Version
+from kedro.io.core import DatasetError
 from peft import (
     PeftConfig,
     PeftModel,
@@ -58,12 +58,8 @@ class PeftAdapterDataset(FolderDataset[Any, AdapterWeights]):
           type: heima_kedro.datasets.PeftAdapterDataset
           filepath: data/06_models/{namespace}/encoder_adapter
           versioned: true
+          mlflow_artifact_path: "{namespace}/adapter"   # optional: also log it to MLflow
     """
-
-    def __init__(
-        self, *, filepath: str, version: Version | None = None, metadata: dict[str, Any] | None = None
-    ) -> None:
-        super().__init__(filepath=filepath, version=version, metadata=metadata)
 
     def load(self) -> AdapterWeights:
         folder = self._load_folder()

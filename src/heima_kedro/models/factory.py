@@ -54,6 +54,13 @@ class TinyEncoderConfig:
     intermediate_size: int = 384
     cross_attention_layers: tuple[int, ...] = (1, 3)
     cross_attention_gate: float = 1.0
+    #: Std of the vision position embedding. Mllama's 0.02 gives each patch a position vector
+    #: ~25× shorter than its content vector, so all empty cells look alike to the text and
+    #: cross-attention cannot pick a cell until the embedding has grown; 0.5 makes them
+    #: comparable from step 0.
+    vision_position_std: float = 0.5
+    #: tanh⁻¹ of the global vision layers' attention/MLP gates (Mllama initialises them ~0).
+    vision_global_gate: float = 0.0
     max_position_embeddings: int = 2048
     vision_hidden_size: int = 64
     vision_layers: int = 2
@@ -182,7 +189,13 @@ def build_tiny_encoder(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = MllamaForConditionalGeneration(mllama)
+        embedding = model.model.vision_model.gated_positional_embedding.embedding
+        with torch.no_grad():
+            embedding.normal_(0.0, config.vision_position_std)
     with torch.no_grad():
+        for layer in model.model.vision_model.global_transformer.layers:
+            layer.gate_attn.fill_(config.vision_global_gate)
+            layer.gate_ffn.fill_(config.vision_global_gate)
         for index in config.cross_attention_layers:
             layer = model.model.language_model.layers[index]
             layer.cross_attn_attn_gate.fill_(config.cross_attention_gate)

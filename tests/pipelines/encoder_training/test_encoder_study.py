@@ -58,3 +58,8 @@ def test_stages_0_to_4_run_and_version_everything(project_copy):
     for stage in ("stage_1", "stage_2", "stage_3", "stage_4"):
         assert len(client.get_metric_history(run.info.run_id, f"{stage}.loss")) == 2
     assert run.data.params["encoder_training.stage_4.train.lr"] == "0.0001"
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert artifacts == {"plots/cot_baseline_curves.png", "plots/encoder_training_curves.png"}
+    adapter_files = {a.path for a in client.list_artifacts(run.info.run_id, "adapters/stage_4")}
+    assert adapter_files == {"adapters/stage_4/adapter_config.json", "adapters/stage_4/adapter_model.safetensors"}
+    assert (_latest(project_copy / "data/08_reporting/encoder_training_curves.png") / "encoder_training_curves.png").stat().st_size > 10_000

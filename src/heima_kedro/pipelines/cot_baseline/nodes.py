@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 import torch
+from matplotlib.figure import Figure
 from transformers import (
     LlamaForCausalLM,
     MllamaForConditionalGeneration,
@@ -30,6 +31,7 @@ from heima_kedro.models.factory import (
 )
 from heima_kedro.models.generation import conclusion_accuracy, generate_answers, well_formed_rate
 from heima_kedro.models.tokenizer import TokenizerConfig, train_tokenizer
+from heima_kedro.plots import plot_loss_curves
 from heima_kedro.stage_training import MetricsHistory, metrics_history
 
 logger = logging.getLogger(__name__)
@@ -114,6 +116,10 @@ def evaluate_cot_baseline_node(
                 report["pairs"], report["accuracy"], report["well_formed"])
     records = pairs[["pair_id", "image", "question", "full_cot", "conclusion"]].assign(prediction=predictions)
     return report, records.reset_index(drop=True)
+
+
+def plot_cot_baseline_curves_node(cot_baseline_loss: MetricsHistory) -> Figure:
+    return plot_loss_curves(histories={"stage 0 (full_cot)": cot_baseline_loss}, title="CoT baseline training")
 
 
 def _tuples(config: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from kedro.pipeline import Node, Pipeline
 from .nodes import (
     build_models_node,
     evaluate_cot_baseline_node,
+    plot_cot_baseline_curves_node,
     train_cot_baseline_node,
     train_tokenizer_node,
 )
@@ -36,6 +37,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["cot_model", "processor", "test_pairs", "encoder_images", "params:cot_baseline"],
                 outputs=["cot_baseline_evaluation", "cot_baseline_predictions"],
                 name="evaluate_cot_baseline_node",
+            ),
+            Node(
+                func=plot_cot_baseline_curves_node,
+                inputs="cot_baseline_loss",
+                outputs="cot_baseline_curves",
+                name="plot_cot_baseline_curves_node",
             ),
         ],
         tags=["cot_baseline", "stage_0"],

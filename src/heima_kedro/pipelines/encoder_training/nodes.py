@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 import torch
+from matplotlib.figure import Figure
 from peft import get_peft_model
 from transformers import MllamaForConditionalGeneration, MllamaProcessor, PreTrainedTokenizerFast
 
@@ -17,6 +18,7 @@ from heima_kedro.encoder_data import ImageLoaders, require_images
 from heima_kedro.launch import fit_encoder_stage
 from heima_kedro.lora import LoraSettings, encoder_lora_config
 from heima_kedro.models.generation import conclusion_accuracy, generate_answers
+from heima_kedro.plots import plot_loss_curves
 from heima_kedro.stage_training import MetricsHistory, metrics_history
 
 logger = logging.getLogger(__name__)
@@ -54,6 +56,12 @@ def train_encoder_stage_node(
         model=model, processor=processor, pairs=train_pairs, images=encoder_images, stage=stage
     )
     return AdapterWeights.from_model(model), metrics_history(result)
+
+
+def plot_encoder_curves_node(*stage_losses: MetricsHistory) -> Figure:
+    """All four stages' loss curves end to end."""
+    histories = {f"stage {i}": loss for i, loss in enumerate(stage_losses, start=1)}
+    return plot_loss_curves(histories=histories, title="Heima Encoder, stages 1–4")
 
 
 def evaluate_heima_encoder_node(

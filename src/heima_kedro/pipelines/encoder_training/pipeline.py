@@ -6,7 +6,12 @@ stage_4 (compress_all, consolidation); each starts from the previous stage's ada
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import evaluate_heima_encoder_node, init_encoder_adapter_node, train_encoder_stage_node
+from .nodes import (
+    evaluate_heima_encoder_node,
+    init_encoder_adapter_node,
+    plot_encoder_curves_node,
+    train_encoder_stage_node,
+)
 
 STAGES = ("stage_1", "stage_2", "stage_3", "stage_4")
 _SHARED_INPUTS = {"cot_model", "processor", "train_pairs", "encoder_images"}
@@ -61,4 +66,14 @@ def create_pipeline(**kwargs) -> Pipeline:
             )
         ]
     )
-    return Pipeline([init, *stages, evaluate], tags=["encoder_training"])
+    plot = Pipeline(
+        [
+            Node(
+                func=plot_encoder_curves_node,
+                inputs=[f"{stage}.loss" for stage in STAGES],
+                outputs="encoder_training_curves",
+                name="plot_encoder_curves_node",
+            )
+        ]
+    )
+    return Pipeline([init, *stages, evaluate, plot], tags=["encoder_training"])
