@@ -90,3 +90,11 @@ def test_interrupted_save_leaves_no_version_behind(tmp_path):
         dataset.save(Exploding())
     assert not dataset.exists()
     assert list(tmp_path.iterdir()) == []  # the staging folder is gone too
+
+
+def test_read_only_folder_refuses_to_save(tmp_path):
+    dataset = HFPretrainedDataset(filepath=str(tmp_path / "published"), hf_class="transformers.LlamaForCausalLM",
+                                  read_only=True)
+    with pytest.raises(DatasetError, match="read-only"):
+        dataset.save(_tiny_llama())
+    assert not (tmp_path / "published").exists()

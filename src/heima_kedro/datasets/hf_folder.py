@@ -17,7 +17,8 @@ class HFPretrainedDataset(FolderDataset[Any, Any]):
 
     ``hf_class`` is the dotted path of the class that loads it, e.g.
     ``transformers.MllamaForConditionalGeneration`` or ``transformers.AutoTokenizer``. Models
-    load from safetensors only, and remote code is never trusted.
+    load from safetensors only, and remote code is never trusted. ``read_only`` protects a
+    published model's folder from any save.
 
     Example (catalog)::
 
@@ -38,8 +39,10 @@ class HFPretrainedDataset(FolderDataset[Any, Any]):
         version: Version | None = None,
         metadata: dict[str, Any] | None = None,
         mlflow_artifact_path: str | None = None,
+        read_only: bool = False,
     ) -> None:
         self._hf_class_path = hf_class
+        self._read_only = read_only
         self._load_args = dict(load_args or {})
         self._save_args = dict(save_args or {})
         if self._load_args.get("trust_remote_code"):
@@ -66,6 +69,8 @@ class HFPretrainedDataset(FolderDataset[Any, Any]):
         return hf_class.from_pretrained(self._load_folder(), **args)
 
     def save(self, data: Any) -> None:
+        if self._read_only:
+            raise DatasetError(f"HFPretrainedDataset({self._filepath}) is read-only: a published model is never overwritten")
         if not hasattr(data, "save_pretrained"):
             raise DatasetError(f"HFPretrainedDataset({self._filepath}): {type(data).__name__} has no save_pretrained")
 

@@ -28,7 +28,7 @@ def generate_answers(
     max_new_tokens: int = 256,
     batch_size: int = 16,
 ) -> list[str]:
-    """Greedy decoding (KV cache), batched with left padding; special tokens are dropped."""
+    """Greedy decoding (KV cache), batched with left padding; eos and padding are dropped."""
     if len(images) != len(questions):
         raise ValueError(f"{len(images)} images but {len(questions)} questions")
     tokenizer = processor.tokenizer
@@ -53,8 +53,11 @@ def generate_answers(
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
         )
-        new_tokens = output[:, inputs["input_ids"].shape[1] :]
-        answers += tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        new_tokens = output[:, inputs["input_ids"].shape[1] :].tolist()
+        # Drop only end-of-turn and padding: thinking tokens may be special tokens (Llama 3's
+        # reserved ones at real scale) and must survive decoding.
+        ends = {tokenizer.eos_token_id, tokenizer.pad_token_id}
+        answers += [tokenizer.decode([t for t in ids if t not in ends]) for ids in new_tokens]
     return answers
 
 

@@ -49,6 +49,12 @@ def train_tokenizer_node(
     train_pairs: pd.DataFrame, model_factory: dict[str, Any], thinking_tokens: dict[str, str]
 ) -> PreTrainedTokenizerFast:
     """A byte-level BPE tokenizer trained on the training split's texts only."""
+    if not model_factory.get("enabled", True):
+        raise ValueError(
+            "cot_baseline builds and trains the tiny stand-in for LLaVA-CoT and is disabled in this "
+            "environment (model_factory.enabled: false), where `cot_model` is the published model; "
+            "run `encoder_training` directly, e.g. `kedro run --env llava_cot --pipelines encoder_training`."
+        )
     config = TokenizerConfig(
         **model_factory["tokenizer"], thinking_tokens=tuple(thinking_tokens[s] for s in THINKING_STAGES)
     )
