@@ -85,9 +85,10 @@ def train_encoder_stage_launched(
     """Like :func:`train_encoder_stage` (the model is updated in place), on N processes."""
     run_dir.mkdir(parents=True, exist_ok=True)
     is_peft = isinstance(model, PeftModel)
-    (model.get_base_model() if is_peft else model).save_pretrained(run_dir / "base")
+    inputs = {"base": str(_base_folder(model, run_dir))}
     if is_peft:
         model.save_pretrained(run_dir / "adapter")
+    (run_dir / "inputs.json").write_text(json.dumps(inputs))
     processor.save_pretrained(run_dir / "processor")
     pairs.to_parquet(run_dir / "pairs.parquet")
     (run_dir / "stage.json").write_text(json.dumps(stage))
@@ -115,6 +116,21 @@ def train_encoder_stage_launched(
     return TrainResult(**json.loads((run_dir / "result.json").read_text()))
 
 
+def _base_folder(model: torch.nn.Module, run_dir: Path) -> Path:
+    """The folder the ranks load the base model from: the one it was loaded from when there is
+    one (no copy of an 11B model per stage), else a fresh ``save_pretrained`` of it."""
+    base = model.get_base_model() if isinstance(model, PeftModel) else model
+    source = Path(base.name_or_path) if base.name_or_path else None
+    if source and (source / "config.json").is_file():
+        return source
+    if isinstance(model, PeftModel):
+        # Saving a base that carries LoRA layers would rename its weights; pipelines always
+        # load the base from a folder, so this only guards direct callers.
+        raise ValueError("a launched LoRA stage needs a base model loaded with from_pretrained (name_or_path)")
+    base.save_pretrained(run_dir / "base")
+    return run_dir / "base"
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -133,7 +149,8 @@ def _rank_main(run_dir: Path) -> None:
     stage = json.loads((run_dir / "stage.json").read_text())
     pairs = pd.read_parquet(run_dir / "pairs.parquet")
     images = {image: (lambda path=path: Image.open(path)) for image, path in zip(pairs["image"], pairs["image_path"], strict=True)}
-    model = MllamaForConditionalGeneration.from_pretrained(run_dir / "base", use_safetensors=True)
+    inputs = json.loads((run_dir / "inputs.json").read_text())
+    model = MllamaForConditionalGeneration.from_pretrained(inputs["base"], use_safetensors=True)
     if (run_dir / "adapter").is_dir():
         model = PeftModel.from_pretrained(model, run_dir / "adapter", is_trainable=True)
     processor = MllamaProcessor.from_pretrained(run_dir / "processor")
