@@ -174,6 +174,7 @@ def train(
     config: TrainConfig,
     evaluate: Callable[[torch.nn.Module], dict] | None = None,
     checkpoint: CheckpointConfig | None = None,
+    collate_fn: Callable[[list], dict] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on encoded samples (see :mod:`heima_kedro.models.batching`).
 
@@ -181,7 +182,8 @@ def train(
     after the last step; its dicts are kept, with the step and elapsed seconds, in the result.
     With ``checkpoint``, the run saves every ``checkpoint.every`` steps and first resumes from
     the newest checkpoint of the same fingerprint, ending with the same weights and history as
-    an uninterrupted run.
+    an uninterrupted run. ``collate_fn`` replaces the default right-padding collate when a model
+    takes more than the text batch (a batch must still hold ``labels`` and ``attention_mask``).
     """
     accelerator = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
     if config.activation_checkpointing and torch.cuda.is_available():
@@ -191,7 +193,7 @@ def train(
         samples,
         batch_size=config.batch_size,
         sampler=sampler,
-        collate_fn=partial(collate, pad_token_id=pad_token_id),
+        collate_fn=collate_fn or partial(collate, pad_token_id=pad_token_id),
     )
     optimizer = torch.optim.AdamW(
         _param_groups(model, config.weight_decay), lr=config.lr, betas=(0.9, 0.95), fused=False

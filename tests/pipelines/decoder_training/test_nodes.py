@@ -1,0 +1,62 @@
+"""The decoder training node on its own: it learns, returns the projection beside the adapter,
+resumes a finished run from its checkpoint, and leaves torch's thread count as it found it."""
+
+import pandas as pd
+import pytest
+import torch
+
+from heima_kedro.decoder_samples import decoder_chat
+from heima_kedro.models.factory import TinyDecoderConfig, build_tiny_decoder
+from heima_kedro.models.tokenizer import TokenizerConfig, train_tokenizer
+from heima_kedro.pipelines.decoder_training.nodes import train_decoder_node
+from heima_kedro.thinking import ThinkingConfig
+
+TOKENS = ThinkingConfig().tokens
+ENCODER_WIDTH = 24
+TEXTS = ("The red circle is large.", "Two squares sit on the left.", "A blue triangle is small.",
+         "The green square is in the top right.")
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    """Eight pairs of caption decoder samples, 1 or 2 thinking tokens each, with fake states."""
+    rows, states = [], []
+    for index in range(8):
+        k = 1 + index % 2
+        user, assistant = decoder_chat(stage="caption", question="What is in the image?", thinking=TOKENS["caption"] * k,
+                                       stage_text=TEXTS[index % 4], question_template=index, answer_template=index)
+        rows.append({"pair_id": f"p{index}", "k_caption": k, "decoder_caption_user": user,
+                     "decoder_caption_assistant": assistant})
+        states.append(torch.randn(k, ENCODER_WIDTH, generator=torch.Generator().manual_seed(index)))
+    pairs = pd.DataFrame(rows)
+    tokenizer = train_tokenizer(texts=[*pairs["decoder_caption_user"], *pairs["decoder_caption_assistant"]],
+                                config=TokenizerConfig(vocab_size=400))
+    return pairs, {"caption": states}, tokenizer
+
+
+def _run(inputs, tmp_path, *, steps: int):
+    pairs, states, tokenizer = inputs
+    decoder_base = build_tiny_decoder(
+        config=TinyDecoderConfig(hidden_size=32, layers=2, heads=2, kv_heads=1, intermediate_size=64), tokenizer=tokenizer
+    )
+    decoder = {"stage": "caption", "max_length": 128, "checkpoint": {"directory": str(tmp_path / "ckpt"), "every": 5},
+               "train": {"lr": 1e-2, "warmup_steps": 2, "max_steps": steps, "batch_size": 4, "log_every": 5}}
+    lora = {"r": 4, "alpha": 8, "seed": 0, "modules_to_save": ["embed_tokens", "lm_head"]}
+    return train_decoder_node(decoder_base, tokenizer, states, pairs, TOKENS, lora, decoder, 1)
+
+
+def test_decoder_node_learns_and_resumes_a_finished_run(inputs, tmp_path, caplog):
+    threads = torch.get_num_threads()
+    adapter, history = _run(inputs, tmp_path, steps=20)
+    assert torch.get_num_threads() == threads
+    losses = [point["value"] for point in history["loss"]]
+    assert len(losses) == 20 and losses[-1] < 0.5 * losses[0]
+    assert adapter.extra["projection.weight"].shape == (32, ENCODER_WIDTH)
+    assert any("lora_" in name for name in adapter.weights)
+
+    assert (tmp_path / "ckpt/step_00000020").is_dir()
+    with caplog.at_level("INFO", logger="heima_kedro.models.training"):
+        resumed, again = _run(inputs, tmp_path, steps=20)
+    assert "Resuming from the checkpoint of step 20/20" in caplog.text
+    assert again == history
+    assert torch.equal(resumed.extra["projection.weight"], adapter.extra["projection.weight"])
