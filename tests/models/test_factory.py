@@ -43,6 +43,16 @@ def test_encoder_matches_the_tokenizer_and_opens_its_gates(encoder, tokenizer, e
     )
 
 
+def test_patch_positions_are_visible_from_the_first_step(encoder, encoder_config):
+    """Mllama's 0.02 position embedding is ~25x shorter than a patch's content vector."""
+    vision = encoder.model.vision_model
+    embedding = vision.gated_positional_embedding.embedding
+    assert embedding.std().item() == pytest.approx(encoder_config.vision_position_std, rel=0.2)
+    assert vision.gated_positional_embedding.gate.item() == 0.0  # fully applied
+    for layer in vision.global_transformer.layers:
+        assert layer.gate_attn.item() == layer.gate_ffn.item() == encoder_config.vision_global_gate
+
+
 def test_the_image_reaches_the_text_from_the_first_step(encoder, processor, shapes_pairs):
     """Mllama's zero-initialised gates would make both logits equal."""
     red, blue = Image.new("RGB", (64, 64), "red"), Image.new("RGB", (64, 64), "blue")
@@ -77,7 +87,7 @@ def test_decoder_round_trip(decoder, tokenizer, tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
-        ({"cross_attention_layers": (5,)}, "cross_attention_layers"),
+        ({"cross_attention_layers": (6,)}, "cross_attention_layers"),
         ({"cross_attention_layers": ()}, "cross_attention_layers"),
         ({"layers": 1, "cross_attention_layers": (0,)}, "cross_attention_layers"),
         ({"hidden_size": 130}, "hidden_size"),
@@ -85,6 +95,7 @@ def test_decoder_round_trip(decoder, tokenizer, tmp_path):
         ({"vision_intermediate_layers": (2,)}, "vision_intermediate_layers"),
         ({"patch_size": 128}, "patch_size"),
         ({"vision_layers": 0}, "vision_layers"),
+        ({"vision_position_std": 0.0}, "vision_position_std"),
     ],
 )
 def test_encoder_config_rejects_bad_values(kwargs, field):

@@ -2,9 +2,10 @@
 
 The real architectures at toy size so the whole study runs on a CPU. Mllama's defaults are tuned
 for a pretrained 11B model and make a tiny one learn slowly from scratch, so the builder departs
-from them where it matters: one tile per image, a coarse patch grid, and cross-attention gates
+from them where it matters: one tile per image, a coarse patch grid, cross-attention gates
 initialised *open* (Mllama initialises them at 0, which hides the image from the text until the
-gates have learnt to open).
+gates have learnt to open), and a vision position embedding as large as the patch content (at
+Mllama's std 0.02 every empty cell has the same key, so the text cannot look a cell up).
 """
 
 from __future__ import annotations
@@ -48,17 +49,17 @@ class TinyEncoderConfig:
 
     seed: int = 0
     hidden_size: int = 128
-    layers: int = 5
+    layers: int = 6
     heads: int = 4
     kv_heads: int = 2
     intermediate_size: int = 384
-    cross_attention_layers: tuple[int, ...] = (1, 3)
+    cross_attention_layers: tuple[int, ...] = (1, 3, 5)
     cross_attention_gate: float = 1.0
     #: Std of the vision position embedding. Mllama's 0.02 gives each patch a position vector
     #: ~25× shorter than its content vector, so all empty cells look alike to the text and
-    #: cross-attention cannot pick a cell until the embedding has grown; 0.5 makes them
+    #: cross-attention cannot pick a cell until the embedding has grown; 1.0 makes them
     #: comparable from step 0.
-    vision_position_std: float = 0.5
+    vision_position_std: float = 1.0
     #: tanh⁻¹ of the global vision layers' attention/MLP gates (Mllama initialises them ~0).
     vision_global_gate: float = 0.0
     max_position_embeddings: int = 2048
@@ -111,6 +112,10 @@ class TinyEncoderConfig:
         if self.vision_global_layers < 0:
             raise ValueError(
                 f"encoder.vision_global_layers must be >= 0, got {self.vision_global_layers}"
+            )
+        if not self.vision_position_std > 0:
+            raise ValueError(
+                f"encoder.vision_position_std must be > 0, got {self.vision_position_std!r}"
             )
         if self.patch_size > self.image_size:
             raise ValueError(

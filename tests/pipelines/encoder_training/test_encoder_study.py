@@ -14,7 +14,8 @@ from session_runs import run_session
 TINY = {
     "synthetic_data": {"n_records": 40},
     "model_factory": {
-        "encoder": {"hidden_size": 32, "layers": 3, "heads": 2, "kv_heads": 1, "intermediate_size": 64,
+        "encoder": {"hidden_size": 32, "layers": 3, "cross_attention_layers": [1], "heads": 2, "kv_heads": 1,
+                    "intermediate_size": 64, "patch_size": 8,
                     "vision_hidden_size": 16, "vision_layers": 1, "vision_heads": 2,
                     "vision_intermediate_size": 32, "image_size": 32},
         "decoder": {"hidden_size": 32, "layers": 2, "heads": 2, "kv_heads": 1, "intermediate_size": 64},
