@@ -1,4 +1,5 @@
-"""Running the project's pipelines through a KedroSession, as ``kedro run`` does."""
+"""Running the project's pipelines through a KedroSession, as ``kedro run`` does, and the tiny
+configuration those runs use so that the whole study takes seconds."""
 
 from __future__ import annotations
 
@@ -19,3 +20,23 @@ def run_session(project: Path, *, env: str, pipelines: list[str], params: dict |
         # stack holding it; a later session in the same process would log into that run.
         while mlflow.active_run():
             mlflow.end_run()
+
+
+#: Runtime parameters that shrink the study (data, models, steps) to a few seconds.
+TINY_STUDY = {
+    "synthetic_data": {"n_records": 40},
+    "model_factory": {
+        "encoder": {"hidden_size": 32, "layers": 3, "cross_attention_layers": [1], "heads": 2, "kv_heads": 1,
+                    "intermediate_size": 64, "patch_size": 8, "vision_hidden_size": 16, "vision_layers": 1,
+                    "vision_heads": 2, "vision_intermediate_size": 32, "image_size": 32},
+        "decoder": {"hidden_size": 32, "layers": 2, "heads": 2, "kv_heads": 1, "intermediate_size": 64},
+        "tokenizer": {"vocab_size": 400},
+    },
+    "cot_baseline": {"train": {"max_steps": 3, "batch_size": 4, "warmup_steps": 1},
+                     "evaluation": {"limit": 4, "max_new_tokens": 8}},
+    "encoder_training": {
+        **{f"stage_{i}": {"train": {"max_steps": 2, "batch_size": 4, "warmup_steps": 1}} for i in range(1, 5)},
+        "lora": {"r": 2, "alpha": 4},
+        "evaluation": {"limit": 4, "max_new_tokens": 8},
+    },
+}

@@ -9,30 +9,17 @@ from peft import PeftModel
 from safetensors.torch import load_file
 from transformers import LlamaForCausalLM
 
-from session_runs import run_session
+from session_runs import TINY_STUDY, run_session
 
 DECODERS = ("decoder_summary", "decoder_caption", "decoder_reasoning")
 STEPS = 12
 
-# The encoder study's tiny configuration (tests/pipelines/encoder_training), with a decoder wider
+# The shared tiny study configuration, with a decoder wider
 # than the encoder (48 vs 32) so the hand-off goes through a learned projection.
 TINY = {
-    "synthetic_data": {"n_records": 40},
-    "model_factory": {
-        "encoder": {"hidden_size": 32, "layers": 3, "cross_attention_layers": [1], "heads": 2, "kv_heads": 1,
-                    "intermediate_size": 64,
-                    "vision_hidden_size": 16, "vision_layers": 1, "vision_heads": 2,
-                    "vision_intermediate_size": 32, "image_size": 32},
-        "decoder": {"hidden_size": 48, "layers": 2, "heads": 2, "kv_heads": 1, "intermediate_size": 64},
-        "tokenizer": {"vocab_size": 400},
-    },
-    "cot_baseline": {"train": {"max_steps": 3, "batch_size": 4, "warmup_steps": 1},
-                     "evaluation": {"limit": 4, "max_new_tokens": 8}},
-    "encoder_training": {
-        **{f"stage_{i}": {"train": {"max_steps": 2, "batch_size": 4, "warmup_steps": 1}} for i in range(1, 5)},
-        "lora": {"r": 2, "alpha": 4},
-        "evaluation": {"limit": 4, "max_new_tokens": 8},
-    },
+    **TINY_STUDY,
+    "model_factory": {**TINY_STUDY["model_factory"],
+                      "decoder": {**TINY_STUDY["model_factory"]["decoder"], "hidden_size": 48}},
     "decoder_training": {
         "encoder": {"batch_size": 16},
         "lora": {"r": 4, "alpha": 8},

@@ -9,26 +9,9 @@ import pytest
 from peft import PeftModel
 from transformers import MllamaForConditionalGeneration
 
-from session_runs import run_session
+from session_runs import TINY_STUDY, run_session
 
-TINY = {
-    "synthetic_data": {"n_records": 40},
-    "model_factory": {
-        "encoder": {"hidden_size": 32, "layers": 3, "cross_attention_layers": [1], "heads": 2, "kv_heads": 1,
-                    "intermediate_size": 64, "patch_size": 8,
-                    "vision_hidden_size": 16, "vision_layers": 1, "vision_heads": 2,
-                    "vision_intermediate_size": 32, "image_size": 32},
-        "decoder": {"hidden_size": 32, "layers": 2, "heads": 2, "kv_heads": 1, "intermediate_size": 64},
-        "tokenizer": {"vocab_size": 400},
-    },
-    "cot_baseline": {"train": {"max_steps": 3, "batch_size": 4, "warmup_steps": 1},
-                     "evaluation": {"limit": 4, "max_new_tokens": 8}},
-    "encoder_training": {
-        **{f"stage_{i}": {"train": {"max_steps": 2, "batch_size": 4, "warmup_steps": 1}} for i in range(1, 5)},
-        "lora": {"r": 2, "alpha": 4},
-        "evaluation": {"limit": 4, "max_new_tokens": 8},
-    },
-}
+TINY = TINY_STUDY
 
 
 def _latest(folder: Path) -> Path:
