@@ -14,13 +14,12 @@ from heima_kedro.handoff import (
     HandoffConfig,
     HandoffDecoder,
     HandoffSamples,
-    decoder_lora_config,
     encoder_thinking_states,
     handoff_collate,
     inject,
     thinking_states,
 )
-from heima_kedro.lora import LoraSettings, encoder_lora_config
+from heima_kedro.lora import LoraSettings, decoder_lora_config, encoder_lora_config
 from heima_kedro.models.batching import IGNORE_INDEX, collate, encode_encoder_sample
 from heima_kedro.models.factory import (
     TinyDecoderConfig,

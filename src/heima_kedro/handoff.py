@@ -19,17 +19,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 import torch
-from peft import LoraConfig
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from transformers import PreTrainedTokenizerBase
 
 from heima_kedro.cot import THINKING_STAGES
-from heima_kedro.lora import LoraSettings
 from heima_kedro.models.batching import collate, encode_decoder_sample
-
-#: Linear layers of a Llama block: attention and MLP.
-_DECODER_LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 ThinkingStates = dict[str, list[torch.Tensor]]
 
@@ -55,19 +50,6 @@ class HandoffConfig:
         if self.encoder_width == self.decoder_width:
             return nn.Identity()
         return nn.Linear(self.encoder_width, self.decoder_width)
-
-
-def decoder_lora_config(*, settings: LoraSettings, modules_to_save: Sequence[str] = ()) -> LoraConfig:
-    """LoRA on every attention and MLP linear of the decoder's blocks; ``modules_to_save``
-    (e.g. ``embed_tokens``, ``lm_head``) are trained in full, as a tiny untrained base needs."""
-    return LoraConfig(
-        r=settings.r,
-        lora_alpha=settings.alpha,
-        lora_dropout=settings.dropout,
-        target_modules=list(_DECODER_LINEARS),
-        modules_to_save=list(modules_to_save) or None,
-        task_type="CAUSAL_LM",
-    )
 
 
 def thinking_states(

@@ -1,4 +1,5 @@
-"""LoRA for the Heima Encoder: adapters on the language model, trainable thinking-token rows."""
+"""LoRA for the Heima Encoder (adapters on the language model, trainable thinking-token rows)
+and for the Heima Decoders (adapters on every block)."""
 
 from __future__ import annotations
 
@@ -41,4 +42,17 @@ def encoder_lora_config(*, settings: LoraSettings, thinking_token_ids: Sequence[
         lora_dropout=settings.dropout,
         target_modules=rf".*language_model.*\.({'|'.join(_BLOCK_LINEARS)})",
         trainable_token_indices={"embed_tokens": rows, "lm_head": rows},
+    )
+
+
+def decoder_lora_config(*, settings: LoraSettings, modules_to_save: Sequence[str] = ()) -> LoraConfig:
+    """LoRA on every attention and MLP linear of the decoder's blocks; ``modules_to_save``
+    (e.g. ``embed_tokens``, ``lm_head``) are trained in full, as a tiny untrained base needs."""
+    return LoraConfig(
+        r=settings.r,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout,
+        target_modules=list(_BLOCK_LINEARS),
+        modules_to_save=list(modules_to_save) or None,
+        task_type="CAUSAL_LM",
     )

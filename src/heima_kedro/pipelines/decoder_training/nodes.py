@@ -32,10 +32,9 @@ from heima_kedro.handoff import (
     HandoffSamples,
     ThinkingStates,
     collect_thinking_states,
-    decoder_lora_config,
     handoff_collate,
 )
-from heima_kedro.lora import LoraSettings
+from heima_kedro.lora import LoraSettings, decoder_lora_config
 from heima_kedro.models.checkpoints import CheckpointConfig, fingerprint
 from heima_kedro.models.training import TrainConfig, train
 from heima_kedro.plots import plot_loss_curves
