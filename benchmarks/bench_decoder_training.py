@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from heima_kedro.scratch_project import make_scratch_project
+
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_S = 3 * 60
 DECODERS = ("decoder_summary", "decoder_caption", "decoder_reasoning")
@@ -88,13 +90,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/decoder_training.json")
     args = parser.parse_args()
 
-    project = args.keep or Path(tempfile.mkdtemp(prefix="heima_bench_"))
-    project.mkdir(parents=True, exist_ok=True)
-    for name in ("pyproject.toml", ".telemetry"):
-        shutil.copy(ROOT / name, project / name)
-    shutil.copytree(ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local"), dirs_exist_ok=True)
-    (project / "conf/local").mkdir(exist_ok=True)
-    (project / "src").mkdir(exist_ok=True)
+    project = make_scratch_project(source=ROOT, target=args.keep or Path(tempfile.mkdtemp(prefix="heima_bench_")))
     try:
         if args.from_scratch or not _copy_inputs(project):
             _kedro_run(project, "synthetic_data,data_prep,cot_baseline,encoder_training", project / "inputs.log")

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from heima_kedro.scratch_project import make_scratch_project
+
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_S = 8 * 60
 
@@ -44,13 +46,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/encoder_study.json")
     args = parser.parse_args()
 
-    project = args.keep or Path(tempfile.mkdtemp(prefix="heima_bench_"))
-    project.mkdir(parents=True, exist_ok=True)
-    for name in ("pyproject.toml", ".telemetry"):
-        shutil.copy(ROOT / name, project / name)
-    shutil.copytree(ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local"), dirs_exist_ok=True)
-    (project / "conf/local").mkdir(exist_ok=True)
-    (project / "src").mkdir(exist_ok=True)
+    project = make_scratch_project(source=ROOT, target=args.keep or Path(tempfile.mkdtemp(prefix="heima_bench_")))
     try:
         data_s = _kedro_run(project, "synthetic_data,data_prep", project / "data_prep.log")
         study_s = _kedro_run(project, "cot_baseline,encoder_training", project / "encoder_study.log")

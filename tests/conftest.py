@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
+from heima_kedro.scratch_project import make_scratch_project
 from llava_fixtures import write_llava_cot_dir
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -21,15 +21,6 @@ def llava_cot_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the project's configuration in a temp folder, as the working directory."""
-    root = tmp_path / "project"
-    root.mkdir()
-    for name in ("pyproject.toml", ".telemetry"):
-        shutil.copy(PROJECT_ROOT / name, root / name)
-    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
-    (root / "conf" / "local").mkdir()
-    (root / "src").mkdir()  # bootstrap wants it; the package itself is installed
-    for layer in ("01_raw", "02_intermediate", "03_primary", "04_feature", "05_model_input",
-                  "06_models", "07_model_output", "08_reporting"):
-        (root / "data" / layer).mkdir(parents=True)
+    root = make_scratch_project(source=PROJECT_ROOT, target=tmp_path / "project")
     monkeypatch.chdir(root)
     return root

@@ -15,6 +15,7 @@ from torch.utils.data import Dataset
 from transformers import MllamaProcessor
 
 from heima_kedro.models.batching import encode_encoder_sample
+from heima_kedro.models.generation import generate_answers
 
 ImageLoaders = Mapping[str, Callable[[], Image.Image]]
 
@@ -61,3 +62,22 @@ class EncoderSamples(Dataset):
             answer=answer,
             max_length=self._max_length,
         )
+
+
+def answer_pairs(
+    *, model: torch.nn.Module, processor: MllamaProcessor, pairs: pd.DataFrame, images: ImageLoaders,
+    evaluation: dict,
+) -> tuple[pd.DataFrame, list[str]]:
+    """Greedy answers to the first ``evaluation['limit']`` pairs (all when unset): the pairs
+    answered and the answers, for the evaluation nodes to score."""
+    pairs = pairs.head(evaluation["limit"]) if evaluation.get("limit") else pairs
+    require_images(pairs=pairs, images=images)
+    answers = generate_answers(
+        model=model,
+        processor=processor,
+        images=[images[image]() for image in pairs["image"]],
+        questions=list(pairs["question"]),
+        max_new_tokens=evaluation["max_new_tokens"],
+        batch_size=evaluation["batch_size"],
+    )
+    return pairs, answers

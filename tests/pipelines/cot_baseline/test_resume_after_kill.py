@@ -2,7 +2,6 @@
 checkpoint and ends with exactly the weights of an uninterrupted run."""
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 from safetensors.torch import load_file
+
+from heima_kedro.scratch_project import make_scratch_project
 
 pytestmark = pytest.mark.slow
 
@@ -32,13 +33,8 @@ TINY = {
 
 
 def _project(root: Path, source: Path) -> Path:
-    root.mkdir()
-    for name in ("pyproject.toml", ".telemetry"):
-        shutil.copy(source / name, root / name)
-    shutil.copytree(source / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
-    (root / "conf/local").mkdir()
+    make_scratch_project(source=source, target=root)
     (root / "conf/local/parameters_tiny.yml").write_text(yaml.safe_dump(TINY))
-    (root / "src").mkdir()
     return root
 
 

@@ -20,7 +20,7 @@ from transformers import (
 )
 
 from heima_kedro.cot import THINKING_STAGES
-from heima_kedro.encoder_data import ImageLoaders, require_images
+from heima_kedro.encoder_data import ImageLoaders, answer_pairs
 from heima_kedro.launch import fit_encoder_stage
 from heima_kedro.models.factory import (
     TinyDecoderConfig,
@@ -29,7 +29,7 @@ from heima_kedro.models.factory import (
     build_tiny_decoder,
     build_tiny_encoder,
 )
-from heima_kedro.models.generation import conclusion_accuracy, generate_answers, well_formed_rate
+from heima_kedro.models.generation import conclusion_accuracy, well_formed_rate
 from heima_kedro.models.tokenizer import TokenizerConfig, train_tokenizer
 from heima_kedro.plots import plot_loss_curves
 from heima_kedro.stage_training import MetricsHistory, metrics_history
@@ -102,16 +102,9 @@ def evaluate_cot_baseline_node(
     cot_baseline: dict[str, Any],
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Greedy answers on the test split: conclusion accuracy and four-stage format rate."""
-    evaluation = cot_baseline["evaluation"]
-    pairs = test_pairs.head(evaluation["limit"]) if evaluation.get("limit") else test_pairs
-    require_images(pairs=pairs, images=encoder_images)
-    predictions = generate_answers(
-        model=cot_model,
-        processor=processor,
-        images=[encoder_images[image]() for image in pairs["image"]],
-        questions=list(pairs["question"]),
-        max_new_tokens=evaluation["max_new_tokens"],
-        batch_size=evaluation["batch_size"],
+    pairs, predictions = answer_pairs(
+        model=cot_model, processor=processor, pairs=test_pairs, images=encoder_images,
+        evaluation=cot_baseline["evaluation"],
     )
     report = {
         "pairs": len(pairs),

@@ -14,10 +14,10 @@ from transformers import MllamaForConditionalGeneration, MllamaProcessor, PreTra
 
 from heima_kedro.cot import THINKING_STAGES, is_heima_format
 from heima_kedro.datasets import AdapterWeights
-from heima_kedro.encoder_data import ImageLoaders, require_images
+from heima_kedro.encoder_data import ImageLoaders, answer_pairs
 from heima_kedro.launch import fit_encoder_stage
 from heima_kedro.lora import LoraSettings, encoder_lora_config
-from heima_kedro.models.generation import conclusion_accuracy, generate_answers
+from heima_kedro.models.generation import conclusion_accuracy
 from heima_kedro.plots import plot_loss_curves
 from heima_kedro.stage_training import MetricsHistory, metrics_history
 
@@ -74,16 +74,9 @@ def evaluate_heima_encoder_node(
     evaluation: dict[str, Any],
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Greedy answers of the final encoder: Heima-format rate and conclusion accuracy."""
-    pairs = test_pairs.head(evaluation["limit"]) if evaluation.get("limit") else test_pairs
-    require_images(pairs=pairs, images=encoder_images)
-    model = adapter.apply_to(cot_model).eval()
-    predictions = generate_answers(
-        model=model,
-        processor=processor,
-        images=[encoder_images[image]() for image in pairs["image"]],
-        questions=list(pairs["question"]),
-        max_new_tokens=evaluation["max_new_tokens"],
-        batch_size=evaluation["batch_size"],
+    pairs, predictions = answer_pairs(
+        model=adapter.apply_to(cot_model).eval(), processor=processor, pairs=test_pairs,
+        images=encoder_images, evaluation=evaluation,
     )
     formats = [
         is_heima_format(
