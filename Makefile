@@ -8,8 +8,10 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
+# apt-get needs root: use sudo unless we are root already.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup study test lint bench viz mlflow-ui
+.PHONY: setup browser study test lint bench viz mlflow-ui sweep
 
 setup: $(VENV)/.installed
 
@@ -20,10 +22,14 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
+# Debian's headless Chromium, for the kedro-viz browser test (tests/test_viz.py).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 study: setup
 	$(BIN)/kedro run
 
-test: setup
+test: setup browser
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/pytest
 
@@ -33,5 +39,11 @@ bench: setup
 viz: setup
 	$(BIN)/kedro viz run --host 127.0.0.1
 
+# kedro-mlflow starts `mlflow ui` from PATH, so the environment's bin goes first.
 mlflow-ui: setup
-	$(BIN)/kedro mlflow ui
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/kedro mlflow ui
+
+# The study per thinking setting (k = 1, 2, 4 fixed; ratio 0.05), then `compare`; e.g.
+#   make sweep SWEEP_ARGS="--fixed 1 2 --ratio --params cot_baseline.train.max_steps=100"
+sweep: setup
+	$(BIN)/python -m heima_kedro.sweep $(SWEEP_ARGS)

@@ -39,27 +39,30 @@ class StageSpan:
     end: int
 
 
-def parse_stages(answer: str) -> dict[str, StageSpan]:
-    """Find the four tagged stages (case-sensitive tags, stripped text).
+def find_stage(answer: str, stage: str) -> StageSpan:
+    """One stage's tagged block (case-sensitive tags, stripped text).
 
     Raises ``StageError`` with reason ``missing_stage``, ``repeated_stage`` or ``empty_stage``.
     Plain string search, not regular expressions: this runs on every pair of 100k-pair files.
     """
-    spans: dict[str, StageSpan] = {}
-    for stage, (open_tag, close_tag) in _TAGS.items():
-        opened = answer.find(open_tag)
-        closed = answer.find(close_tag, opened + len(open_tag)) if opened >= 0 else -1
-        if closed < 0:
-            raise StageError("missing_stage", f"no {open_tag}…{close_tag} block")
-        if answer.count(open_tag) > 1:
-            raise StageError("repeated_stage", f"{answer.count(open_tag)} {open_tag} tags")
-        raw = answer[opened + len(open_tag) : closed]
-        text = raw.strip()
-        if not text:
-            raise StageError("empty_stage", f"{open_tag} is empty")
-        start = opened + len(open_tag) + (len(raw) - len(raw.lstrip()))
-        spans[stage] = StageSpan(text=text, start=start, end=start + len(text))
-    return spans
+    open_tag, close_tag = _TAGS[stage]
+    opened = answer.find(open_tag)
+    closed = answer.find(close_tag, opened + len(open_tag)) if opened >= 0 else -1
+    if closed < 0:
+        raise StageError("missing_stage", f"no {open_tag}…{close_tag} block")
+    if answer.count(open_tag) > 1:
+        raise StageError("repeated_stage", f"{answer.count(open_tag)} {open_tag} tags")
+    raw = answer[opened + len(open_tag) : closed]
+    text = raw.strip()
+    if not text:
+        raise StageError("empty_stage", f"{open_tag} is empty")
+    start = opened + len(open_tag) + (len(raw) - len(raw.lstrip()))
+    return StageSpan(text=text, start=start, end=start + len(text))
+
+
+def parse_stages(answer: str) -> dict[str, StageSpan]:
+    """All four stages of an answer (see :func:`find_stage` for the errors)."""
+    return {stage: find_stage(answer, stage) for stage in STAGES}
 
 
 def check_replaceable(answer: str, spans: dict[str, StageSpan]) -> None:

@@ -57,3 +57,15 @@ def decoder_chat(
     )
     assistant = _ANSWER_TEMPLATES[answer_template].format(name=name, text=stage_text)
     return user, assistant
+
+
+def strip_answer_template(*, stage: str, text: str) -> str:
+    """A decoder's answer without the wording around the stage text (any of the answer
+    templates), so that it is scored on the reconstruction alone."""
+    name = _STAGE_NAMES[stage]
+    prefixes = sorted((t.format(name=name, text="") for t in _ANSWER_TEMPLATES), key=len, reverse=True)
+    text = text.strip()
+    for prefix in prefixes:
+        if prefix and text.startswith(prefix.strip()):
+            return text[len(prefix.strip()) :].strip()
+    return text

@@ -24,7 +24,9 @@ from torch.utils.data import DataLoader, Dataset
 from transformers import PreTrainedTokenizerBase
 
 from heima_kedro.cot import THINKING_STAGES
-from heima_kedro.models.batching import collate, encode_decoder_sample
+from heima_kedro.datasets import AdapterWeights
+from heima_kedro.models.batching import collate, decoder_prompt, encode_decoder_sample
+from heima_kedro.models.generation import DecodingConfig, until_end
 
 ThinkingStates = dict[str, list[torch.Tensor]]
 
@@ -218,3 +220,56 @@ class HandoffDecoder(nn.Module):
             states=thinking_states, projection=self.projection,
         )
         return self.decoder(inputs_embeds=embeds, attention_mask=attention_mask, use_cache=use_cache)
+
+
+def trained_decoder(
+    *, decoder_base: nn.Module, adapter: AdapterWeights, config: HandoffConfig
+) -> HandoffDecoder:
+    """A trained decoder for inference: its LoRA merged into the base, its projection loaded
+    from the weights saved beside the adapter (``projection.*``)."""
+    projection = config.projection()
+    saved = {k.removeprefix("projection."): v for k, v in adapter.extra.items() if k.startswith("projection.")}
+    projection.load_state_dict(saved)  # strict: a width mismatch or a missing weight fails here
+    model = adapter.apply_to(decoder_base).merge_and_unload()
+    return HandoffDecoder(decoder=model, projection=projection, token_id=config.token_id).eval()
+
+
+@torch.no_grad()
+def reconstruct(
+    *,
+    decoder: HandoffDecoder,
+    tokenizer: PreTrainedTokenizerBase,
+    users: Sequence[str],
+    states: Sequence[torch.Tensor],
+    decoding: DecodingConfig,
+) -> list[str]:
+    """The decoder's answers to ``users`` (chat user turns holding the thinking token(s)), each
+    reading its ``states`` at those tokens; batched with left padding, KV-cached."""
+    if len(users) != len(states):
+        raise ValueError(f"{len(users)} prompts but {len(states)} thinking states")
+    model = decoder.decoder
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    device = model.device
+    texts: list[str] = []
+    for batch_index, start in enumerate(range(0, len(users), decoding.batch_size)):
+        prompts = [
+            tokenizer(decoder_prompt(tokenizer=tokenizer, user=user), add_special_tokens=False).input_ids
+            for user in users[start : start + decoding.batch_size]
+        ]
+        width = max(len(ids) for ids in prompts)
+        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in prompts], device=device)
+        attention_mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in prompts], device=device)
+        embeds = inject(
+            inputs_embeds=model.get_input_embeddings()(input_ids), input_ids=input_ids,
+            token_id=decoder.token_id, states=states[start : start + decoding.batch_size],
+            projection=decoder.projection,
+        )
+        torch.manual_seed(decoding.seed + batch_index)
+        # With embeddings and no ids, generate returns the new tokens only.
+        output = model.generate(
+            inputs_embeds=embeds, attention_mask=attention_mask, **decoding.generate_kwargs(),
+            eos_token_id=tokenizer.eos_token_id, pad_token_id=pad,
+        )
+        ends = {tokenizer.eos_token_id, pad}
+        texts += [tokenizer.decode(until_end(ids, ends)).strip() for ids in output.tolist()]
+    return texts

@@ -1,4 +1,6 @@
-"""Project pipelines, registered in the order the study runs them."""
+"""Project pipelines, registered in the order the study runs them and tagged by study phase, so
+that kedro-viz (and ``kedro run --tags``) reads data → stage 0 → stages 1–4 → stage 5 →
+evaluation → analysis."""
 
 from __future__ import annotations
 
@@ -16,9 +18,25 @@ STUDY_ORDER = (
     "token_count",
 )
 
+#: Each pipeline's phase of the study, added to its nodes as a tag. ``compare`` is an analysis
+#: over finished MLflow runs, so it is not part of ``__default__``.
+STUDY_PHASES = {
+    "synthetic_data": "data",
+    "data_prep": "data",
+    "cot_baseline": "stage_0",
+    "encoder_training": "stages_1_4",
+    "decoder_training": "stage_5",
+    "reconstruction_eval": "evaluation",
+    "token_count": "evaluation",
+    "compare": "analysis",
+}
+
 
 def register_pipelines() -> dict[str, Pipeline]:
-    pipelines = find_pipelines(raise_errors=True)
+    pipelines = {
+        name: pipeline.tag(STUDY_PHASES[name]) if name in STUDY_PHASES else pipeline
+        for name, pipeline in find_pipelines(raise_errors=True).items()
+    }
     pipelines["__default__"] = sum(
         (pipelines[name] for name in STUDY_ORDER if name in pipelines), Pipeline([])
     )

@@ -4,6 +4,11 @@ from pathlib import Path
 
 from kedro.config import OmegaConfigLoader
 
+from heima_kedro.hooks import MlflowRunNameHook
+
+# Names each `kedro run`'s MLflow run after what ran (kedro-mlflow's own hook is a plugin).
+HOOKS = (MlflowRunNameHook(),)
+
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

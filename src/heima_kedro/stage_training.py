@@ -59,3 +59,8 @@ def metrics_history(result: TrainResult) -> MetricsHistory:
         "loss": [{"value": value, "step": step} for step, value in enumerate(result.losses)],
         "lr": [{"value": value, "step": step} for step, value in enumerate(result.lrs)],
     }
+
+
+def scalar_metrics(values: dict[str, float]) -> MetricsHistory:
+    """Final figures in the same shape, each a one-point history (step 0)."""
+    return {name: [{"value": float(value), "step": 0}] for name, value in values.items()}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from transformers import PreTrainedTokenizerBase
+
 from heima_kedro.cot import DEFAULT_THINKING_TOKENS, THINKING_STAGES
 
 THINKING_MODES = ("fixed", "ratio")
@@ -39,3 +41,17 @@ class ThinkingConfig:
     def text(self, *, stage: str, count: int) -> str:
         """The replacement: the stage's token repeated ``count`` times, no separator."""
         return self.tokens[stage] * count
+
+
+def thinking_label(*, mode: str, fixed: object, ratio: object) -> str:
+    """The setting in a few characters, for MLflow run names and comparison tables:
+    ``k=2 fixed`` or ``ratio=0.05``."""
+    return f"k={fixed} fixed" if mode == "fixed" else f"ratio={ratio}"
+
+
+def thinking_token_ids(tokenizer: PreTrainedTokenizerBase, tokens: dict[str, str]) -> dict[str, int]:
+    """Each stage's thinking-token id; a tokenizer that lacks one would silently use unk."""
+    ids = {stage: tokenizer.convert_tokens_to_ids(tokens[stage]) for stage in THINKING_STAGES}
+    if any(i is None or i == tokenizer.unk_token_id for i in ids.values()):
+        raise ValueError(f"the tokenizer does not know the thinking tokens {tokens}")
+    return ids

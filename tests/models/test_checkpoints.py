@@ -1,10 +1,12 @@
 """A run interrupted mid-way and started again ends exactly where an uninterrupted run ends."""
 
+import json
+
 import pytest
 import torch
 
 from heima_kedro.models.batching import encode_encoder_sample
-from heima_kedro.models.checkpoints import CheckpointConfig, fingerprint
+from heima_kedro.models.checkpoints import CheckpointConfig, fingerprint, save_checkpoint
 from heima_kedro.models.factory import build_tiny_encoder
 from heima_kedro.models.training import TrainConfig, train
 
@@ -67,3 +69,12 @@ def test_fingerprint_sees_weights_config_and_data(tokenizer, encoder_config):
     with torch.no_grad():
         next(model.parameters()).add_(1.0)
     assert base != fingerprint({"lr": 1}, ["a", "b"], model=model)
+
+
+def test_save_replaces_another_runs_checkpoint_of_the_same_step(tmp_path):
+    model = torch.nn.Linear(2, 2)
+    for run in ("run-a", "run-b"):
+        save_checkpoint(config=CheckpointConfig(directory=tmp_path, every=1, fingerprint=run),
+                        step=3, model=model, state={"step": 3})
+    meta = json.loads((tmp_path / "step_00000003" / "meta.json").read_text())
+    assert meta["fingerprint"] == "run-b"

@@ -18,6 +18,11 @@ from heima_kedro.conversations import IMAGE_PLACEHOLDER
 IGNORE_INDEX = -100
 
 
+def pad_token_id(tokenizer: PreTrainedTokenizerBase) -> int:
+    """Llama 3.1 Instruct has no pad token; padding is masked, so eos serves."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
 def encoder_prompt(*, processor: MllamaProcessor, question: str) -> str:
     """The user turn (image first, as Llama 3.2 Vision expects) and the assistant header."""
     text = question.replace(IMAGE_PLACEHOLDER, "").strip()

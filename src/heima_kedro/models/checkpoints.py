@@ -65,6 +65,8 @@ def save_checkpoint(*, config: CheckpointConfig, step: int, model: torch.nn.Modu
         save_file(trainable_state(model), staging / _WEIGHTS)
         torch.save(state, staging / _STATE)
         (staging / _META).write_text(json.dumps({"step": step, "fingerprint": config.fingerprint}))
+        # Only another run's checkpoint can be there already (a resumed run saves later steps).
+        shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -45,5 +45,5 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="plot_cot_baseline_curves_node",
             ),
         ],
-        tags=["cot_baseline", "stage_0"],
+        tags=["cot_baseline"],
     )

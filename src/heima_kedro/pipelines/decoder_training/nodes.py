@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from heima_kedro.compute import default_device, torch_threads
 from heima_kedro.cot import THINKING_STAGES
 from heima_kedro.datasets import AdapterWeights
 from heima_kedro.encoder_data import EncoderSamples, ImageLoaders
@@ -35,39 +34,14 @@ from heima_kedro.handoff import (
     handoff_collate,
 )
 from heima_kedro.lora import LoraSettings, decoder_lora_config
+from heima_kedro.models.batching import pad_token_id
 from heima_kedro.models.checkpoints import CheckpointConfig, fingerprint
 from heima_kedro.models.training import TrainConfig, train
 from heima_kedro.plots import plot_loss_curves
 from heima_kedro.stage_training import MetricsHistory, metrics_history
+from heima_kedro.thinking import thinking_token_ids
 
 logger = logging.getLogger(__name__)
-
-
-def _token_ids(tokenizer: PreTrainedTokenizerBase, thinking_tokens: dict[str, str]) -> dict[str, int]:
-    """Each stage's thinking-token id; a tokenizer that lacks one would silently use unk."""
-    ids = {stage: tokenizer.convert_tokens_to_ids(thinking_tokens[stage]) for stage in THINKING_STAGES}
-    if any(i is None or i == tokenizer.unk_token_id for i in ids.values()):
-        raise ValueError(f"the tokenizer does not know the thinking tokens {thinking_tokens}")
-    return ids
-
-
-def _pad_token_id(tokenizer: PreTrainedTokenizerBase) -> int:
-    """Llama 3.1 Instruct has no pad token; padding is masked, so eos serves."""
-    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-
-
-@contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
-    """Run with ``threads`` intra-op threads (None: unchanged), then restore the count. Models
-    this small gain nothing from a second thread, and on a shared 2-core machine two spinning
-    threads made a decoder's training 20–45× slower than one whenever other work ran."""
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def encode_thinking_states_node(
@@ -78,23 +52,23 @@ def encode_thinking_states_node(
     encoder_images: ImageLoaders,
     thinking_tokens: dict[str, str],
     encoder: dict[str, Any],
-    torch_threads: int | None,
+    threads: int | None,
 ) -> ThinkingStates:
     """The frozen encoder's thinking states of every training pair, per stage, in pair order:
     one teacher-forced pass over ``compress_all`` serves all three decoders and every epoch."""
     # Merged into the weights: the same states, without LoRA's extra matmuls.
     model = encoder_adapter.apply_to(cot_model).merge_and_unload()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = default_device()
     model.to(device)
     samples = EncoderSamples(
         pairs=train_pairs, images=encoder_images, processor=processor, target="compress_all",
         max_length=encoder["max_length"],
     )
     start = time.perf_counter()
-    with _torch_threads(torch_threads):
+    with torch_threads(threads):
         states = collect_thinking_states(
-            encoder=model, samples=samples, pad_token_id=_pad_token_id(processor.tokenizer),
-            token_ids=_token_ids(processor.tokenizer, thinking_tokens), batch_size=encoder["batch_size"],
+            encoder=model, samples=samples, pad_token_id=pad_token_id(processor.tokenizer),
+            token_ids=thinking_token_ids(processor.tokenizer, thinking_tokens), batch_size=encoder["batch_size"],
             device=device,
         )
     logger.info("Thinking states of %d pairs in %.1f s", len(train_pairs), time.perf_counter() - start)
@@ -109,7 +83,7 @@ def train_decoder_node(
     thinking_tokens: dict[str, str],
     decoder_lora: dict[str, Any],
     decoder: dict[str, Any],
-    torch_threads: int | None,
+    threads: int | None,
 ) -> tuple[AdapterWeights, MetricsHistory]:
     """Train one stage's decoder LoRA (and projection) on its decoder samples, each reading the
     encoder's thinking states of its own pair; returns the adapter with the projection beside it."""
@@ -118,7 +92,7 @@ def train_decoder_node(
     config = HandoffConfig(
         encoder_width=int(states[0].shape[-1]),
         decoder_width=decoder_base.config.hidden_size,
-        token_id=_token_ids(decoder_tokenizer, thinking_tokens)[stage],
+        token_id=thinking_token_ids(decoder_tokenizer, thinking_tokens)[stage],
     )
     torch.manual_seed(decoder_lora.get("seed", 0))
     settings = LoraSettings(**{k: v for k, v in decoder_lora.items() if k not in ("seed", "modules_to_save")})
@@ -131,8 +105,8 @@ def train_decoder_node(
         pairs=train_pairs, stage=stage, states=states, tokenizer=decoder_tokenizer,
         max_length=decoder["max_length"],
     )
-    pad = _pad_token_id(decoder_tokenizer)
-    with _torch_threads(torch_threads):
+    pad = pad_token_id(decoder_tokenizer)
+    with torch_threads(threads):
         result = train(
             model=model, samples=samples, pad_token_id=pad, config=TrainConfig(**decoder["train"]),
             checkpoint=_checkpoint(decoder, decoder_lora, train_pairs, states, model),

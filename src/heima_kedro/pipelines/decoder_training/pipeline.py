@@ -69,4 +69,4 @@ def create_pipeline(**kwargs) -> Pipeline:
             )
         ]
     )
-    return Pipeline([states, *decoders, plot], tags=["decoder_training", "stage_5"])
+    return Pipeline([states, *decoders, plot], tags=["decoder_training"])

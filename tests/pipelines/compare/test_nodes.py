@@ -1,0 +1,73 @@
+"""compare's nodes on hand-made MLflow search results, and the sweep's commands."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from heima_kedro.pipelines.compare.nodes import (
+    compare_runs_node,
+    comparison_markdown_node,
+    missing_metric_patterns,
+    plot_comparison_node,
+)
+from heima_kedro.sweep import sweep_commands, sweep_settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+PARAMS = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_compare.yml").read_text())["compare"]
+
+
+def _runs() -> pd.DataFrame:
+    """What ``mlflow.search_runs`` returns: three study runs (oldest first) and one without data_prep."""
+    return pd.DataFrame({
+        "run_id": ["a", "b", "c", "d"],
+        "start_time": pd.to_datetime(["2026-01-01 10:00", "2026-01-01 11:00", "2026-01-01 12:00", "2026-01-01 13:00"]),
+        "tags.mlflow.runName": ["study [local] ratio=0.05", "study [local] k=4 fixed", "study [local] k=1 fixed",
+                                "cot_baseline [local]"],
+        "tags.env": ["local"] * 4,
+        "params.data_prep.thinking.mode": ["ratio", "fixed", "fixed", None],
+        "params.data_prep.thinking.fixed": ["1", "4", "1", None],
+        "params.data_prep.thinking.ratio": ["0.05", "0.1", "0.1", None],
+        "metrics.stage_0.loss": [1.5, 1.4, 1.3, 1.2],
+        "metrics.stage_0.lr": [0.0, 0.0, 0.0, 0.0],
+        "metrics.token_count.compression_ratio": [0.2, 0.1, 0.05, np.nan],
+    })
+
+
+def test_table_has_one_row_per_run_ordered_by_setting_with_the_chosen_metrics():
+    table = compare_runs_node(_runs(), PARAMS)
+    assert list(table["run_id"]) == ["c", "b", "a", "d"]  # k=1, k=4, ratio, no setting
+    assert list(table["setting"]) == ["k=1 fixed", "k=4 fixed", "ratio=0.05", "not logged"]
+    assert table["thinking_tokens_per_stage"].tolist()[:3] == [1, 4, pd.NA]
+    assert table["thinking_ratio"].tolist()[2] == 0.05 and pd.isna(table["thinking_ratio"][0])
+    assert "stage_0.lr" not in table  # not asked for by any pattern
+    assert {"stage_0.loss", "token_count.compression_ratio"} <= set(table.columns)
+
+
+def test_missing_metrics_are_named_in_the_markdown_and_the_plot_still_draws():
+    table = compare_runs_node(_runs(), PARAMS)
+    assert missing_metric_patterns(table, PARAMS) == ["*accuracy*", "reconstruction_eval.*"]
+    markdown = comparison_markdown_node(table, PARAMS)
+    assert markdown.count("\n| ") == 1 + len(table)  # header and one line per run
+    assert "No run logged a metric matching: `*accuracy*`, `reconstruction_eval.*`" in markdown
+    figure = plot_comparison_node(table, PARAMS)
+    assert len(figure.axes) == len(PARAMS["plot"])
+
+
+def test_no_runs_is_a_clear_error():
+    with pytest.raises(ValueError, match="no finished MLflow runs"):
+        compare_runs_node(_runs().iloc[0:0], PARAMS)
+
+
+def test_sweep_runs_each_setting_then_compares_only_its_own_runs():
+    settings = sweep_settings(fixed=[1, 2, 4], ratios=[0.05])
+    assert [setting.label for setting in settings] == ["k=1 fixed", "k=2 fixed", "k=4 fixed", "ratio=0.05"]
+    commands = sweep_commands(settings, started_ms=123, extra_params="cot_baseline.train.max_steps=5", env="base")
+    assert len(commands) == 5
+    assert commands[1][-4:] == ["--env", "base", "--params",
+                                "data_prep.thinking.mode=fixed,data_prep.thinking.fixed=2,data_prep.thinking.ratio=0.1,"
+                                "cot_baseline.train.max_steps=5"]
+    assert commands[-1][-5:] == ["base", "--pipelines", "compare", "--params",
+                                 "compare_runs_filter=attributes.start_time >= 123"]
