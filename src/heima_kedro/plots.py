@@ -35,3 +35,28 @@ def plot_loss_curves(*, histories: dict[str, MetricsHistory], title: str) -> Fig
     loss_axis.legend(loc="upper right")
     loss_axis.grid(alpha=0.3)
     return figure
+
+
+def plot_token_counts(*, report: dict) -> Figure:
+    """Mean generated tokens per answer (stages and conclusion stacked) and mean latency, CoT
+    model beside the Heima Encoder, with the Heima/CoT ratios in the titles."""
+    figure = Figure(figsize=(9, 4))
+    tokens_axis, latency_axis = figure.subplots(1, 2)
+    models = ("cot", "heima")
+    labels = ("CoT (stage 0)", "Heima Encoder")
+    stages = [report[m]["stages"] for m in models]
+    conclusion = [report[m]["conclusion"] for m in models]
+    tokens_axis.bar(labels, stages, label="before the conclusion", color="#4c72b0")
+    tokens_axis.bar(labels, conclusion, bottom=stages, label="conclusion", color="#dd8452")
+    for x, (s, c) in enumerate(zip(stages, conclusion, strict=True)):
+        tokens_axis.annotate(f"{s + c:.1f}", (x, s + c), ha="center", va="bottom")
+    tokens_axis.set(ylabel="generated tokens per answer (mean)", title=f"tokens: Heima/CoT = {report['ratio_total']:.3f}")
+    tokens_axis.legend()
+    latency = [report[m]["latency_s"] for m in models]
+    latency_axis.bar(labels, latency, color="#55a868")
+    for x, value in enumerate(latency):
+        latency_axis.annotate(f"{value:.3f} s", (x, value), ha="center", va="bottom")
+    latency_axis.set(ylabel="seconds per answer (mean)", title=f"latency: Heima/CoT = {report['ratio_latency']:.3f}")
+    figure.suptitle(f"{report['pairs']} test questions, batch size {report['batch_size']}")
+    figure.tight_layout()
+    return figure

@@ -20,11 +20,12 @@ import torch
 from PIL import Image
 from torch import nn
 from tqdm.auto import tqdm
-from transformers import MllamaProcessor
+from transformers import MllamaProcessor, PreTrainedTokenizerBase
 
 from heima_kedro.cot import StageError, find_stage, parse_stages
 from heima_kedro.models.batching import encoder_prompt
 
+CONCLUSION_TAG = "<CONCLUSION>"
 _CONCLUSION = re.compile(r"<CONCLUSION>(.*?)</CONCLUSION>", re.DOTALL)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
@@ -198,6 +199,38 @@ def stage_thinking_states(*, generation: Generation, stage: str, token: str, tok
     if len(states) != count:
         raise StageError("stray_thinking_token", f"{len(states)} {token} in the answer, {count} in its {stage}")
     return states
+
+
+@dataclass(frozen=True)
+class TokenCounts:
+    """Generated tokens of one answer: before the conclusion (the thinking stages, tags
+    included), from the conclusion's opening tag on, and in all."""
+
+    stages: int
+    conclusion: int
+
+    @property
+    def total(self) -> int:
+        return self.stages + self.conclusion
+
+
+def count_tokens(*, token_ids: Sequence[int], tokenizer: PreTrainedTokenizerBase) -> TokenCounts:
+    """Split an answer's tokens at the first token that carries ``<CONCLUSION>``'s first
+    character (all tokens are stages when there is no conclusion). Binary searches over decoded
+    prefixes, so a 2048-token answer costs ~22 decodes, whatever the tokenizer merges."""
+    ids = list(token_ids)
+    tag_at = tokenizer.decode(ids).find(CONCLUSION_TAG)
+    if tag_at < 0:
+        return TokenCounts(stages=len(ids), conclusion=0)
+    # The fewest leading tokens whose text reaches past the tag's first character.
+    low, high = 0, len(ids)
+    while low < high:
+        middle = (low + high) // 2
+        if len(tokenizer.decode(ids[: middle + 1])) > tag_at:
+            high = middle
+        else:
+            low = middle + 1
+    return TokenCounts(stages=low, conclusion=len(ids) - low)
 
 
 def normalise_answer(text: str) -> str:
