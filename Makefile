@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 # apt-get needs root: use sudo unless we are root already.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser study test lint bench viz mlflow-ui sweep
+.PHONY: setup browser wordnet study test lint bench viz mlflow-ui sweep
 
 setup: $(VENV)/.installed
 
@@ -26,10 +26,15 @@ $(VENV)/.installed: pyproject.toml
 browser:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-study: setup
+# Debian's WordNet 3.0, for METEOR's synonym matching in reconstruction_eval (nltk's download
+# route needs the internet at run time).
+wordnet:
+	@test -f /usr/share/wordnet/data.noun || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base wordnet-sense-index; }
+
+study: setup wordnet
 	$(BIN)/kedro run
 
-test: setup browser
+test: setup browser wordnet
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/pytest
 

@@ -9,6 +9,7 @@ import torch
 from peft import get_peft_model
 
 from heima_kedro.cot import THINKING_STAGES
+from heima_kedro.datasets import AdapterWeights
 from heima_kedro.decoder_samples import decoder_chat
 from heima_kedro.handoff import (
     HandoffConfig,
@@ -17,7 +18,9 @@ from heima_kedro.handoff import (
     encoder_thinking_states,
     handoff_collate,
     inject,
+    reconstruct,
     thinking_states,
+    trained_decoder,
 )
 from heima_kedro.lora import LoraSettings, decoder_lora_config, encoder_lora_config
 from heima_kedro.models.batching import IGNORE_INDEX, collate, encode_encoder_sample
@@ -28,6 +31,7 @@ from heima_kedro.models.factory import (
     build_tiny_decoder,
     build_tiny_encoder,
 )
+from heima_kedro.models.generation import DecodingConfig
 from heima_kedro.models.tokenizer import TokenizerConfig, train_tokenizer
 from heima_kedro.shapes_cot import ShapesCoTConfig, generate_shapes_cot
 from heima_kedro.thinking import ThinkingConfig
@@ -222,3 +226,55 @@ def test_samples_refuse_states_that_do_not_match_the_thinking_counts(shapes):
         HandoffSamples(pairs=pairs, stage="summary", states=states, tokenizer=tokenizer, max_length=256)
     with pytest.raises(ValueError, match="4 thinking states for 5 pairs"):
         HandoffSamples(pairs=pairs, stage="summary", states=states[:4], tokenizer=tokenizer, max_length=256)
+
+
+def test_reconstruction_in_a_batch_equals_one_at_a_time_and_reads_the_states(shapes):
+    """Left-padded, KV-cached decoder generation gives each prompt the tokens it gets alone, and
+    a trained decoder loaded back (LoRA merged, projection from the saved weights) generates
+    differently when its states change."""
+    pairs, tokenizer = shapes
+    token_id = tokenizer.convert_tokens_to_ids(TOKENS["summary"])
+    model = _handoff_decoder(tokenizer, token_id=token_id)
+    with torch.no_grad():  # a LoRA that is not the identity, so merging it matters
+        for name, param in model.decoder.named_parameters():
+            if "lora_B" in name:
+                param.normal_(std=0.5)
+    adapter = AdapterWeights.from_model(
+        model.decoder, extra={f"projection.{k}": v for k, v in model.projection.state_dict().items()}
+    )
+    config = HandoffConfig(encoder_width=ENCODER.hidden_size, decoder_width=DECODER.hidden_size, token_id=token_id)
+    base = build_tiny_decoder(config=DECODER, tokenizer=tokenizer)
+    loaded = trained_decoder(decoder_base=base, adapter=adapter, config=config)
+    users = [_decoder_pairs(shapes).at[i, "decoder_summary_user"] for i in range(len(COUNTS))]
+    states = [torch.randn(k, ENCODER.hidden_size, generator=torch.Generator().manual_seed(k)) for k in COUNTS]
+    decoding = DecodingConfig(max_new_tokens=6, batch_size=len(COUNTS))
+    batched = reconstruct(decoder=loaded, tokenizer=tokenizer, users=users, states=states, decoding=decoding)
+    single = [
+        reconstruct(decoder=loaded, tokenizer=tokenizer, users=[u], states=[s],
+                    decoding=DecodingConfig(max_new_tokens=6, batch_size=1))[0]
+        for u, s in zip(users, states, strict=True)
+    ]
+    assert batched == single
+    with torch.no_grad():  # the merged model computes what the unmerged one does
+        ids = tokenizer(users[0], return_tensors="pt").input_ids
+        mask = torch.ones_like(ids)
+        torch.testing.assert_close(
+            loaded(input_ids=ids, attention_mask=mask, thinking_states=states[:1]).logits,
+            model.eval()(input_ids=ids, attention_mask=mask, thinking_states=states[:1]).logits,
+            atol=1e-4, rtol=1e-4,
+        )
+    scaled = reconstruct(decoder=loaded, tokenizer=tokenizer, users=users, states=[s * 50 for s in states],
+                         decoding=decoding)
+    assert scaled != batched
+
+
+def test_trained_decoder_refuses_projection_weights_of_another_width(shapes):
+    _, tokenizer = shapes
+    token_id = tokenizer.convert_tokens_to_ids(TOKENS["summary"])
+    model = _handoff_decoder(tokenizer, token_id=token_id)
+    adapter = AdapterWeights.from_model(model.decoder, extra={"projection.weight": torch.zeros(48, 7),
+                                                              "projection.bias": torch.zeros(48)})
+    config = HandoffConfig(encoder_width=ENCODER.hidden_size, decoder_width=DECODER.hidden_size, token_id=token_id)
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        trained_decoder(decoder_base=build_tiny_decoder(config=DECODER, tokenizer=tokenizer), adapter=adapter,
+                        config=config)
