@@ -1,0 +1,99 @@
+"""The whole study from nothing: ``kedro run`` on the embedded default, timed, with its quality
+figures checked against the issues' bars.
+
+Runs ``kedro run`` (every pipeline in study order) in a fresh copy of the project's
+configuration (nothing of yours is touched; no checkpoint is resumed), then reads the reports
+and prints each figure beside its bar: stage-0 accuracy, Heima format and accuracy, the token
+ratio, ROUGE-L real vs shuffled for caption and reasoning, and the total time (≤ 15 min). Writes
+``benchmarks/results/study.json``; exits non-zero when a bar is missed, so it can gate a
+release. The machine's load average is recorded: other work slows the run many times over.
+
+    python benchmarks/bench_study.py [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from heima_kedro.scratch_project import make_scratch_project
+
+ROOT = Path(__file__).resolve().parents[1]
+BUDGET_S = 15 * 60
+
+
+def _report(project: Path, name: str) -> dict:
+    folder = project / "data/08_reporting" / name
+    (latest,) = sorted(p for p in folder.iterdir() if p.is_dir())[-1:]
+    return json.loads((latest / name).read_text())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", type=Path, help="run in this folder and keep it (default: a temporary one)")
+    args = parser.parse_args()
+    workdir = args.keep or Path(tempfile.mkdtemp(prefix="heima_study_"))
+    project = make_scratch_project(source=ROOT, target=workdir / "project")
+    try:
+        start = time.perf_counter()
+        with (workdir / "kedro_run.log").open("w") as log:
+            subprocess.run([str(Path(sys.executable).parent / "kedro"), "run"], cwd=project,
+                           stdout=log, stderr=subprocess.STDOUT, check=True)
+        total_s = time.perf_counter() - start
+        stage_0 = _report(project, "cot_baseline_evaluation.json")
+        heima = _report(project, "heima_encoder_evaluation.json")
+        reconstruction = _report(project, "reconstruction_metrics.json")
+        tokens = _report(project, "token_counts.json")
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    shuffled = reconstruction["controls"]["shuffled"]
+    figures = {
+        "total_s": round(total_s, 1),
+        "stage_0_accuracy": stage_0["accuracy"],
+        "heima_format": heima["heima_format"],
+        "heima_accuracy": reconstruction["accuracy"]["heima"],
+        "cot_accuracy": reconstruction["accuracy"]["cot"],
+        "ratio_total": tokens["ratio_total"],
+        "ratio_latency": tokens["ratio_latency"],
+        **{f"{stage}_rouge_l": reconstruction[stage]["rouge_l"] for stage in ("caption", "reasoning")},
+        **{f"{stage}_rouge_l_shuffled": shuffled[stage]["rouge_l"] for stage in ("caption", "reasoning")},
+        "test_pairs": reconstruction["pairs"],
+        "load_average": os.getloadavg(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+    }
+    bars = {
+        "whole study ≤ 15 min": figures["total_s"] <= BUDGET_S,
+        "stage-0 accuracy ≥ 0.80": figures["stage_0_accuracy"] >= 0.80,
+        "Heima format ≥ 0.95": figures["heima_format"] >= 0.95,
+        "Heima accuracy ≥ CoT − 0.05": figures["heima_accuracy"] >= figures["cot_accuracy"] - 0.05,
+        "token ratio ≤ 0.15": figures["ratio_total"] <= 0.15,
+        **{f"{stage} ROUGE-L ≥ shuffled + 0.15": figures[f"{stage}_rouge_l"] >= figures[f"{stage}_rouge_l_shuffled"] + 0.15
+           for stage in ("caption", "reasoning")},
+    }
+    figures["bars"] = bars
+    out = ROOT / "benchmarks/results/study.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"the whole study (`kedro run`, {figures['test_pairs']} test pairs): {total_s:.0f} s "
+          f"(load average {figures['load_average'][0]:.1f})")
+    for name, value in figures.items():
+        if name not in ("bars", "load_average", "machine", "total_s", "test_pairs"):
+            print(f"  {name:28s} {value:.3f}")
+    for bar, met in bars.items():
+        print(f"  [{'met' if met else 'MISSED'}] {bar}")
+    print(f"figures written to {out}")
+    sys.exit(0 if all(bars.values()) else 1)
+
+
+if __name__ == "__main__":
+    main()
