@@ -54,6 +54,11 @@ class HFPretrainedDataset(FolderDataset[Any, Any]):
     def _describe(self) -> dict[str, Any]:
         return {**super()._describe(), "hf_class": self._hf_class_path}
 
+    @property
+    def read_only(self) -> bool:
+        """A published model's folder: no pipeline makes it, so a missing one is put there by hand."""
+        return self._read_only
+
     def _hf_class(self) -> type:
         module, _, name = self._hf_class_path.rpartition(".")
         try:
