@@ -95,5 +95,6 @@ def _check_evaluation_outputs(project: Path, client: mlflow.MlflowClient, run_id
 
     logged = client.get_run(run_id).data.metrics
     assert logged["token_count.ratio_total"] == pytest.approx(counts["ratio_total"])
-    assert logged["reconstruction_eval.caption.rouge_l"] == pytest.approx(report["caption"]["rouge_l"])
-    assert "reconstruction_eval.controls.shuffled.caption.rouge_l" in logged
+    assert logged["reconstruction_eval.rouge_l.caption"] == pytest.approx(report["caption"]["rouge_l"])
+    assert logged["reconstruction_eval.shuffled.rouge_l.caption"] == pytest.approx(
+        report["controls"]["shuffled"]["caption"]["rouge_l"])

@@ -279,9 +279,10 @@ def reconstruction_report_node(
     report["meteor_synonyms"] = scorer.meteor_synonyms
     if not scorer.meteor_synonyms:
         report["warning"] = "WordNet was not found: METEOR was scored without synonym matching."
-    flat = {f"{stage}.{m}": report[stage][m] for stage in STAGES for m in metrics}
+    # Metric before stage, so one glob picks a metric across stages (e.g. rouge_l.*) for compare.
+    flat = {f"{m}.{stage}": report[stage][m] for stage in STAGES for m in metrics}
     flat |= {
-        f"controls.{c}.{stage}.{m}": report["controls"][c][stage][m]
+        f"{c}.{m}.{stage}": report["controls"][c][stage][m]
         for c in CONDITIONS[1:] for stage in THINKING_STAGES for m in metrics
     }
     flat |= {f"accuracy.{model}": value for model, value in report["accuracy"].items()}
