@@ -98,3 +98,25 @@ def test_read_only_folder_refuses_to_save(tmp_path):
     with pytest.raises(DatasetError, match="read-only"):
         dataset.save(_tiny_llama())
     assert not (tmp_path / "published").exists()
+
+
+def test_report_is_versioned_and_logged_to_the_active_mlflow_run(tmp_path):
+    import mlflow
+
+    from heima_kedro.datasets import JSONReportDataset
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    first = JSONReportDataset(filepath=str(tmp_path / "report.json"), version=Version(None, None),
+                              mlflow_artifact_path="reports")
+    first.save({"accuracy": 0.5})
+    with mlflow.start_run() as run:
+        second = JSONReportDataset(filepath=str(tmp_path / "report.json"), version=Version(None, None),
+                                   mlflow_artifact_path="reports")
+        second.save({"accuracy": 0.75})
+    assert len(list((tmp_path / "report.json").iterdir())) == 2  # the first result is kept
+    assert JSONReportDataset(filepath=str(tmp_path / "report.json"), version=Version(None, None)).load() == {
+        "accuracy": 0.75}
+    (artifact,) = mlflow.MlflowClient().list_artifacts(run.info.run_id, "reports")
+    assert artifact.path == "reports/report.json"
+    with pytest.raises(DatasetError, match="no report"):
+        JSONReportDataset(filepath=str(tmp_path / "missing.json")).load()
