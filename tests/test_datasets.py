@@ -118,5 +118,5 @@ def test_report_is_versioned_and_logged_to_the_active_mlflow_run(tmp_path):
         "accuracy": 0.75}
     (artifact,) = mlflow.MlflowClient().list_artifacts(run.info.run_id, "reports")
     assert artifact.path == "reports/report.json"
-    with pytest.raises(DatasetError, match="no report"):
+    with pytest.raises(DatasetError, match="nothing saved"):
         JSONReportDataset(filepath=str(tmp_path / "missing.json")).load()
