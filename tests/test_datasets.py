@@ -106,6 +106,7 @@ def test_report_is_versioned_and_logged_to_the_active_mlflow_run(tmp_path):
     from heima_kedro.datasets import JSONReportDataset
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_experiment("reports")  # not an experiment id cached by an earlier test's store
     first = JSONReportDataset(filepath=str(tmp_path / "report.json"), version=Version(None, None),
                               mlflow_artifact_path="reports")
     first.save({"accuracy": 0.5})
