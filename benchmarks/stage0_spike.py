@@ -35,6 +35,28 @@ Findings (2-core CPU, 3000 pairs, 150 held-out, batch 16, lr 3e-3):
   still mostly named "circle", so accuracy stays 0.39 at 400 and 800 steps. A one-pixel black
   outline on every shape (colour-independent silhouette) was worse in one run (0.24, objects
   0.02 at step 400). Shape reading is the open bottleneck; 0.80 is not reached in 800 steps.
+- Per-attribute errors of the 458 held-out caption objects (``errors``; one thread, busy
+  machine): with the old circle/square/triangle/diamond every attribute but shape is right by
+  step 800 (colour 3, size 2, missing 1) while shape is at chance (304 wrong at 800, 284 at 400),
+  accuracy 0.37. A text-layer probe of the trained model finds no shape information in the
+  residual stream at the positions that name a shape (chance at every layer; colour 0.88 after
+  layer 5), and the projector output keeps 0.2% of its variance for shape (colour 23%): the
+  vision features end up dominated by cell, colour and size. Not the fix: 3x learning rate on
+  vision tower, projector and cross-attention (cells collapse, accuracy 0.20), 0.1x on the vision
+  tower (shape still at chance, 0.35), naming the shape right after the cell ("a circle, small
+  and red": shape 314 wrong at 400).
+- The fix is silhouettes that differ in a third or more of their pixels: a hollow ring, a square,
+  a triangle and a thin cross, radii 0.45/0.3 of a cell (the defaults now). Shape errors fall
+  from ~300 to 5 between steps 400 and 800 (a late jump), captions fully right 0.93, accuracy
+  0.46 at 800; at 1400 steps (eval every 350): 0.28/0.40/0.55/0.57, captions 0.96, 691 s of
+  training on one thread. Cross-attention at 2 and 5 instead of 1, 3, 5: 0.37/0.43/0.48/0.60,
+  captions 0.99 (same within noise); at 5 only: 0.31/0.44/0.47/0.50, captions 0.01 (objects
+  named right but in the wrong cells, a bag of objects again). What now fails is text-only
+  reasoning that matches each caption object against the question (count_shape 0.26–0.42,
+  position 0.30–0.35, exists 0.45–0.55): the model emits the most common verdict ("neither blue
+  nor a triangle" for the blue triangle). With 1400 steps the pipeline reaches 0.55 on its 301
+  test pairs (bench_encoder_study: 469 s of the 480 s budget, 2 threads, busy machine); 0.80 is
+  not reached within the time budget.
 """
 
 from __future__ import annotations
@@ -59,10 +81,17 @@ from heima_kedro.models.generation import (
 )
 from heima_kedro.models.tokenizer import TokenizerConfig, train_tokenizer
 from heima_kedro.models.training import TrainConfig, train
-from heima_kedro.shapes_cot import ShapesCoTConfig, generate_shapes_cot
+from heima_kedro.shapes_cot import (
+    COLOURS,
+    SHAPES,
+    SIZES,
+    ShapesCoTConfig,
+    make_example,
+    render_scene,
+)
 
 _OBJECT = re.compile(
-    r"(?:small|large) (?:red|green|blue|yellow|purple) (?:circle|square|triangle|diamond)"
+    rf"(?:{'|'.join(SIZES)}) (?:{'|'.join(COLOURS)}) (?:{'|'.join(SHAPES)})"
     r"|(?:top|middle|bottom) (?:left|centre|right)|centre"
 )
 
@@ -98,16 +127,52 @@ def object_recall(*, predictions: list[str], answers: list[str]) -> float:
 
 
 def pairs(*, n_pairs: int, seed: int, data: dict) -> list[tuple]:
-    """The first ``n_pairs`` (image, question, answer, conclusion) of a ShapesCoT seed."""
+    """The first ``n_pairs`` (image, question, answer, conclusion, question type) of a seed."""
     config = ShapesCoTConfig(**{**data, "n_records": n_pairs, "seed": seed})
-    records, images = generate_shapes_cot(config=config)
     out = []
-    for record in records:
-        image = images[record["image"].rsplit(".", 1)[0]]
-        turns = record["conversations"]
-        for human, gpt in zip(turns[::2], turns[1::2], strict=True):
-            out.append((image, human["value"], gpt["value"], extract_conclusion(gpt["value"])))
+    for index in range(config.n_records):
+        example = make_example(config=config, index=index)
+        image = render_scene(example.scene, image_size=config.image_size)
+        for question, (text, answer) in zip(example.questions, example.pairs, strict=True):
+            out.append((image, text, answer, extract_conclusion(answer), question.kind))
     return out[:n_pairs]
+
+
+def _cells(answer: str) -> dict[str, tuple[str, ...]] | None:
+    """The caption's {cell: (size, colour, shape)}, or None when it has no caption."""
+    try:
+        text = parse_stages(answer)["caption"].text
+    except StageError:
+        return None
+    found = _OBJECT.findall(text)
+    return {
+        found[i]: tuple(found[i + 1].split())
+        for i in range(0, len(found) - 1, 2)
+        if " " in found[i + 1] and len(found[i + 1].split()) == 3
+    }
+
+
+def breakdown(*, predictions: list[str], test_pairs: list[tuple]) -> dict:
+    """Accuracy per question type, and caption errors per attribute of the reference objects."""
+    per_type: dict[str, list[bool]] = {}
+    for prediction, pair in zip(predictions, test_pairs, strict=True):
+        per_type.setdefault(pair[4], []).append(extract_conclusion(prediction) == pair[3])
+    errors = dict.fromkeys(("objects", "missing", "size", "colour", "shape", "extra", "count"), 0)
+    for prediction, pair in zip(predictions, test_pairs, strict=True):
+        reference, predicted = _cells(pair[2]), _cells(prediction) or {}
+        errors["objects"] += len(reference)
+        errors["extra"] += len(set(predicted) - set(reference))
+        errors["count"] += len(predicted) != len(reference)
+        for cell, attributes in reference.items():
+            if cell not in predicted:
+                errors["missing"] += 1
+                continue
+            for name, want, got in zip(("size", "colour", "shape"), attributes, predicted[cell], strict=True):
+                errors[name] += want != got
+    return {
+        "per_type": {kind: round(sum(hits) / len(hits), 2) for kind, hits in sorted(per_type.items())},
+        "errors": errors,
+    }
 
 
 def main() -> None:
@@ -122,6 +187,7 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=320)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="/tmp/stage0_spike.json")
+    parser.add_argument("--save-model", help="save the trained model's state dict here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING)
@@ -133,7 +199,7 @@ def main() -> None:
     if args.eval_on_train:
         test_pairs = train_pairs[: args.test_pairs]
     tokenizer = train_tokenizer(
-        texts=[text for _, question, answer, _ in train_pairs for text in (question, answer)],
+        texts=[text for _, question, answer, *_ in train_pairs for text in (question, answer)],
         config=TokenizerConfig(vocab_size=args.vocab_size),
     )
     encoder_config = TinyEncoderConfig(**json.loads(args.encoder))
@@ -142,7 +208,7 @@ def main() -> None:
     model = build_tiny_encoder(config=encoder_config, tokenizer=tokenizer)
     samples = [
         encode_encoder_sample(processor=processor, image=image, question=question, answer=answer)
-        for image, question, answer, _ in train_pairs
+        for image, question, answer, *_ in train_pairs
     ]
     lengths = [len(s["input_ids"]) for s in samples]
     prepared = time.perf_counter() - started
@@ -173,9 +239,10 @@ def main() -> None:
             ),
             "objects": object_recall(predictions=predictions, answers=[p[2] for p in test_pairs]),
             "eval_seconds": time.perf_counter() - tick,
-            "example": predictions[0],
+            **breakdown(predictions=predictions, test_pairs=test_pairs),
+            "predictions": predictions,
         }
-        print({k: v for k, v in scores.items() if k != "example"}, flush=True)
+        print({k: v for k, v in scores.items() if k != "predictions"}, flush=True)
         return scores
 
     result = train(
@@ -192,7 +259,9 @@ def main() -> None:
             f"caption {evaluation['caption']:.3f}  objects {evaluation['objects']:.3f}"
         )
     print(f"tokens/s {result.tokens_per_second:.0f}; final loss {result.losses[-1]:.3f}")
-    print("example:", result.evaluations[-1]["example"])
+    print("example:", result.evaluations[-1]["predictions"][0])
+    if args.save_model:
+        torch.save(model.state_dict(), args.save_model)
     with open(args.out, "w") as handle:
         json.dump(
             {

@@ -14,6 +14,7 @@ from heima_kedro.shapes_cot import (
     COLOURS,
     NUMBER_WORDS,
     QUESTION_TYPES,
+    SHAPES,
     Question,
     Scene,
     SceneObject,
@@ -21,7 +22,6 @@ from heima_kedro.shapes_cot import (
     answer_question,
     generate_shapes_cot,
     make_example,
-    object_centre,
     position_name,
     render_scene,
 )
@@ -46,7 +46,7 @@ def _jsonl(records):
 
 
 def test_same_seed_gives_identical_records_and_pixels():
-    config = ShapesCoTConfig(n_records=40, seed=11, image_size=64, jitter_px=2)
+    config = ShapesCoTConfig(n_records=40, seed=11, image_size=64, jitter_px=1)
     records_a, images_a = generate_shapes_cot(config=config)
     records_b, images_b = generate_shapes_cot(config=config)
     assert _jsonl(records_a) == _jsonl(records_b)
@@ -154,7 +154,7 @@ def test_reasoning_ends_on_the_conclusion(examples):
 
 def test_caption_describes_every_object_in_reading_order(examples):
     described = re.compile(
-        r"(small|large) (red|green|blue|yellow|purple) (circle|square|triangle|diamond)"
+        r"(small|large) (red|green|blue|yellow|purple) (ring|square|triangle|cross)"
     )
     for example in examples:
         cells = [(o.row, o.column) for o in example.scene.objects]
@@ -170,52 +170,55 @@ def test_caption_describes_every_object_in_reading_order(examples):
 def test_hand_made_scene_answers():
     scene = Scene(
         (
-            SceneObject("circle", "red", "large", 0, 0),
+            SceneObject("ring", "red", "large", 0, 0),
             SceneObject("square", "blue", "small", 0, 2),
-            SceneObject("circle", "blue", "small", 1, 1),
+            SceneObject("ring", "blue", "small", 1, 1),
         )
     )
     cases = {
         Question("colour_of_shape", shape="square"): "Blue.",
-        Question("shape_of_colour", colour="red"): "Circle.",
+        Question("shape_of_colour", colour="red"): "Ring.",
         Question("count_colour", colour="blue"): "2.",
         Question("count_shape", shape="triangle"): "0.",
         Question("count_total"): "3.",
-        Question("leftmost"): "The red circle.",
+        Question("leftmost"): "The red ring.",
         Question("rightmost"): "The blue square.",
-        Question("largest"): "The red circle.",
+        Question("largest"): "The red ring.",
         Question("exists", colour="red", shape="square"): "No.",
-        Question("exists", colour="blue", shape="circle"): "Yes.",
-        Question("position", colour="blue", shape="circle"): "Centre.",
+        Question("exists", colour="blue", shape="ring"): "Yes.",
+        Question("position", colour="blue", shape="ring"): "Centre.",
         Question("position", colour="blue", shape="square"): "Top right.",
     }
     for question, expected in cases.items():
         assert answer_question(scene, question) == expected
 
 
-@pytest.mark.parametrize(("image_size", "jitter_px"), [(48, 0), (48, 1), (64, 2)])
-def test_images_show_each_object_colour_at_its_centre(image_size, jitter_px):
+@pytest.mark.parametrize(("image_size", "jitter_px"), [(48, 0), (64, 1), (96, 1)])
+def test_images_show_each_object_in_its_own_cell(image_size, jitter_px):
+    """Each occupied cell holds only its object's colour (a ring's centre is background, so the
+    test looks at the whole cell); every empty cell is plain background."""
     config = ShapesCoTConfig(n_records=40, image_size=image_size, jitter_px=jitter_px, seed=5)
+    edges = [round(i * image_size / 3) for i in range(4)]
     for index in range(config.n_records):
         scene = make_example(config=config, index=index).scene
         image = render_scene(scene, image_size=config.image_size)
         assert image.mode == "RGB" and image.size == (image_size, image_size)
-        for obj in scene.objects:
-            centre = object_centre(obj, image_size=image_size)
-            assert image.getpixel(centre) == COLOURS[obj.colour]
-        occupied = {(o.row, o.column) for o in scene.objects}
+        colours = {(o.row, o.column): COLOURS[o.colour] for o in scene.objects}
         for row in range(3):
             for column in range(3):
-                if (row, column) not in occupied:
-                    empty = SceneObject("circle", "red", "small", row, column)
-                    centre = object_centre(empty, image_size=image_size)
-                    assert image.getpixel(centre) == BACKGROUND
+                # One pixel in from the cell's edges: rounded centres let a jittered shape
+                # reach less than a pixel past its cell.
+                box = (edges[column] + 1, edges[row] + 1, edges[column + 1] - 1, edges[row + 1] - 1)
+                ink = {colour for _, colour in image.crop(box).getcolors()} - {BACKGROUND}
+                assert ink == ({colours[row, column]} if (row, column) in colours else set())
 
 
-def test_large_shapes_cover_more_pixels_than_small_ones():
+@pytest.mark.parametrize("shape", SHAPES)
+def test_large_shapes_cover_more_pixels_than_small_ones(shape):
     def ink(size: str) -> int:
-        scene = Scene((SceneObject("circle", "red", size, 1, 1),))
-        return sum(p != BACKGROUND for p in render_scene(scene, image_size=48).getdata())
+        scene = Scene((SceneObject(shape, "red", size, 1, 1),))
+        image = render_scene(scene, image_size=48)
+        return sum(image.getpixel((x, y)) != BACKGROUND for x in range(48) for y in range(48))
 
     # At one 16-pixel patch per cell, small shapes still span several pixels.
     assert ink("large") > 1.8 * ink("small") > 1.8 * 40

@@ -12,7 +12,9 @@ Designed so that a tiny encoder trained from scratch on a CPU learns to read the
 by default each 48-pixel image is exactly three 16-pixel patches wide (one patch per cell), small
 shapes are two thirds as wide as large ones (not half), and the caption names each cell
 *before* the object in it and counts the objects only at the end, so every object word can be
-read off one already-named cell.
+read off one already-named cell. The four shapes have silhouettes that differ in a third or more
+of their pixels even when small (a disc, a filled square and a diamond differ mostly in a few
+corner pixels, and a tiny Mllama never learnt to tell them apart: it named shapes at chance).
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from dataclasses import dataclass, fields
 
 from PIL import Image, ImageDraw
 
-SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "diamond")
+#: A hollow ring, a filled square, a triangle and a thin cross: pairwise different in 36–114 of
+#: their pixels at one 16-pixel patch per cell.
+SHAPES: tuple[str, ...] = ("ring", "square", "triangle", "cross")
 #: Saturated, well separated colours so each one survives as a distinct patch embedding.
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (220, 30, 30),
@@ -60,8 +64,8 @@ BACKGROUND: tuple[int, int, int] = (255, 255, 255)
 GRID = 3
 #: Shape radius as a fraction of a grid cell: large shapes fill most of it, small ones two
 #: thirds as wide, so at one 16-pixel patch per cell every shape still spans several pixels.
-LARGE_RADIUS = 0.4
-SMALL_RADIUS = 0.27
+LARGE_RADIUS = 0.45
+SMALL_RADIUS = 0.3
 MIN_IMAGE_SIZE = 32
 NUMBER_WORDS: tuple[str, ...] = (
     "zero",
@@ -196,7 +200,7 @@ def position_name(row: int, column: int) -> str:
 
 
 def object_centre(obj: SceneObject, *, image_size: int) -> tuple[int, int]:
-    """Pixel (x, y) at the centre of the object; always inside the drawn shape."""
+    """Pixel (x, y) at the centre of the object (drawn over except in a ring's hole)."""
     return (
         (2 * obj.column + 1) * image_size // (2 * GRID) + obj.dx,
         (2 * obj.row + 1) * image_size // (2 * GRID) + obj.dy,
@@ -212,15 +216,19 @@ def render_scene(scene: Scene, *, image_size: int) -> Image.Image:
         x, y = object_centre(obj, image_size=image_size)
         r = (LARGE_RADIUS if obj.size == "large" else SMALL_RADIUS) * cell
         fill = COLOURS[obj.colour]
-        if obj.shape == "circle":
+        if obj.shape == "ring":
+            hole = 0.55 * r
             draw.ellipse((x - r, y - r, x + r, y + r), fill=fill)
+            draw.ellipse((x - hole, y - hole, x + hole, y + hole), fill=BACKGROUND)
         elif obj.shape == "square":
-            side = 0.85 * r
+            side = 0.9 * r
             draw.rectangle((x - side, y - side, x + side, y + side), fill=fill)
         elif obj.shape == "triangle":
             draw.polygon([(x, y - r), (x + r, y + 0.8 * r), (x - r, y + 0.8 * r)], fill=fill)
         else:
-            draw.polygon([(x, y - r), (x + r, y), (x, y + r), (x - r, y)], fill=fill)
+            arm = 0.3 * r
+            draw.rectangle((x - r, y - arm, x + r, y + arm), fill=fill)
+            draw.rectangle((x - arm, y - r, x + arm, y + r), fill=fill)
     return image
 
 
@@ -355,9 +363,9 @@ _QUESTIONS: dict[str, tuple[str, ...]] = {
         "Count the {colour} shapes in the picture.",
     ),
     "count_shape": (
-        "How many {shape}s are there?",
-        "How many {shape}s can you see in the image?",
-        "Count the {shape}s in the picture.",
+        "How many {shapes} are there?",
+        "How many {shapes} can you see in the image?",
+        "Count the {shapes} in the picture.",
     ),
     "count_total": (
         "How many objects are in the image?",
@@ -401,7 +409,7 @@ _SUMMARY_TOPICS: dict[str, str] = {
     "colour_of_shape": "what colour the {shape} in the image is",
     "shape_of_colour": "what shape the {colour} object in the image has",
     "count_colour": "how many {colour} objects appear in the image",
-    "count_shape": "how many {shape}s appear in the image",
+    "count_shape": "how many {shapes} appear in the image",
     "count_total": "how many objects the image contains in total",
     "leftmost": "which object lies furthest to the left",
     "rightmost": "which object lies furthest to the right",
@@ -424,8 +432,8 @@ _SUMMARY_PLANS: dict[str, tuple[str, ...]] = {
         "I will list the shapes with their colours and count the {colour} ones.",
     ),
     "count_shape": (
-        "I will describe each object and count how many are {shape}s.",
-        "I will list the objects with their shapes and count the {shape}s.",
+        "I will describe each object and count how many are {shapes}.",
+        "I will list the objects with their shapes and count the {shapes}.",
     ),
     "count_total": (
         "I will describe each object and count them one by one.",
@@ -485,8 +493,13 @@ def _pick(rng: random.Random, *options: str) -> str:
     return rng.choice(options)
 
 
+def plural(noun: str) -> str:
+    """'ring' → 'rings', 'cross' → 'crosses'."""
+    return noun + ("es" if noun.endswith("s") else "s")
+
+
 def _plural(n: int, noun: str) -> str:
-    return f"{NUMBER_WORDS[n]} {noun}" + ("" if n == 1 else "s")
+    return f"{NUMBER_WORDS[n]} {noun if n == 1 else plural(noun)}"
 
 
 def _sentence(text: str) -> str:
@@ -494,7 +507,7 @@ def _sentence(text: str) -> str:
 
 
 def _ref(obj: SceneObject, *, omit: tuple[str, ...] = ()) -> str:
-    """'the large red circle in the top left', leaving out the attributes being examined."""
+    """'the large red ring in the top left', leaving out the attributes being examined."""
     words = [getattr(obj, attr) for attr in ("size", "colour") if attr not in omit]
     words.append("object" if "shape" in omit else obj.shape)
     where = "" if "position" in omit else f" in the {obj.position}"
@@ -502,7 +515,7 @@ def _ref(obj: SceneObject, *, omit: tuple[str, ...] = ()) -> str:
 
 
 def write_summary(rng: random.Random, question: Question) -> str:
-    slots = {"colour": question.colour, "shape": question.shape}
+    slots = {"colour": question.colour, "shape": question.shape, "shapes": _shapes(question)}
     topic = _SUMMARY_TOPICS[question.kind].format(**slots)
     lead = rng.choice(_SUMMARY_LEADS).format(topic=topic)
     return f"{lead} {rng.choice(_SUMMARY_PLANS[question.kind]).format(**slots)}"
@@ -532,8 +545,8 @@ def _reason_count(rng: random.Random, scene: Scene, question: Question) -> list[
     sentences = [
         _pick(
             rng,
-            f"To count the {group}s, I check the {attr} of each object in turn.",
-            f"I go through the objects in the caption one at a time and count the {group}s among them.",
+            f"To count the {plural(group)}, I check the {attr} of each object in turn.",
+            f"I go through the objects in the caption one at a time and count the {plural(group)} among them.",
         )
     ]
     count = 0
@@ -811,9 +824,13 @@ def write_reasoning(rng: random.Random, scene: Scene, question: Question) -> str
     return " ".join(_REASONERS[question.kind](rng, scene, question))
 
 
+def _shapes(question: Question) -> str | None:
+    return question.shape and plural(question.shape)
+
+
 def write_question(rng: random.Random, question: Question) -> str:
     return rng.choice(_QUESTIONS[question.kind]).format(
-        colour=question.colour, shape=question.shape
+        colour=question.colour, shape=question.shape, shapes=_shapes(question)
     )
 
 
