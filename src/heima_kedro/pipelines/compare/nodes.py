@@ -111,7 +111,7 @@ def plot_comparison_node(table: pd.DataFrame, params: dict[str, Any]) -> Figure:
     figure = Figure(figsize=(4.5 * len(panels), 4))
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     for axis, (title, pattern) in zip(axes, panels.items(), strict=True):
-        axis.set_title(f"{title} ({pattern})")
+        axis.set_title(f"{title}\n{pattern}", fontsize="medium")
         metrics = [name for name in matching_metrics(names, pattern) if with_setting[name].notna().any()]
         if not metrics or not settings:
             axis.text(0.5, 0.5, f"no run logged\n{pattern}", ha="center", va="center", transform=axis.transAxes)
