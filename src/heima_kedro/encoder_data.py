@@ -64,13 +64,18 @@ class EncoderSamples(Dataset):
         )
 
 
+def first_pairs(pairs: pd.DataFrame, limit: int | None) -> pd.DataFrame:
+    """The first ``limit`` pairs (all when unset), indexed from 0: evaluations run on a prefix."""
+    return (pairs.head(limit) if limit else pairs).reset_index(drop=True)
+
+
 def answer_pairs(
     *, model: torch.nn.Module, processor: MllamaProcessor, pairs: pd.DataFrame, images: ImageLoaders,
     evaluation: dict,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Greedy answers to the first ``evaluation['limit']`` pairs (all when unset): the pairs
     answered and the answers, for the evaluation nodes to score."""
-    pairs = pairs.head(evaluation["limit"]) if evaluation.get("limit") else pairs
+    pairs = first_pairs(pairs, evaluation.get("limit"))
     require_images(pairs=pairs, images=images)
     answers = generate_answers(
         model=model,

@@ -25,7 +25,7 @@ from transformers import PreTrainedTokenizerBase
 
 from heima_kedro.cot import THINKING_STAGES
 from heima_kedro.datasets import AdapterWeights
-from heima_kedro.models.batching import collate, decoder_prompt, encode_decoder_sample
+from heima_kedro.models.batching import collate, decoder_prompt, encode_decoder_sample, pad_token_id
 from heima_kedro.models.generation import DecodingConfig, until_end
 
 ThinkingStates = dict[str, list[torch.Tensor]]
@@ -248,8 +248,9 @@ def reconstruct(
     if len(users) != len(states):
         raise ValueError(f"{len(users)} prompts but {len(states)} thinking states")
     model = decoder.decoder
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad = pad_token_id(tokenizer)
     device = model.device
+    ends = {tokenizer.eos_token_id, pad}
     texts: list[str] = []
     for batch_index, start in enumerate(range(0, len(users), decoding.batch_size)):
         prompts = [
@@ -270,6 +271,5 @@ def reconstruct(
             inputs_embeds=embeds, attention_mask=attention_mask, **decoding.generate_kwargs(),
             eos_token_id=tokenizer.eos_token_id, pad_token_id=pad,
         )
-        ends = {tokenizer.eos_token_id, pad}
         texts += [tokenizer.decode(until_end(ids, ends)).strip() for ids in output.tolist()]
     return texts

@@ -22,7 +22,7 @@ from heima_kedro.compute import default_device, torch_threads
 from heima_kedro.cot import STAGES, THINKING_STAGES, StageError
 from heima_kedro.datasets import AdapterWeights
 from heima_kedro.decoder_samples import decoder_chat, strip_answer_template
-from heima_kedro.encoder_data import ImageLoaders, require_images
+from heima_kedro.encoder_data import ImageLoaders, first_pairs, require_images
 from heima_kedro.handoff import HandoffConfig, reconstruct, trained_decoder
 from heima_kedro.metrics import BertScoreConfig, Scorer, load_wordnet
 from heima_kedro.models.generation import (
@@ -43,10 +43,6 @@ _METRICS = ("bleu", "meteor", "rouge_l", "bertscore")
 
 #: Per stage, each test pair's thinking states, or the reason its answer has no usable span.
 StageStates = dict[str, list[torch.Tensor | str]]
-
-
-def _test_pairs(pairs: pd.DataFrame, evaluation: dict[str, Any]) -> pd.DataFrame:
-    return (pairs.head(evaluation["limit"]) if evaluation.get("limit") else pairs).reset_index(drop=True)
 
 
 def _answer(
@@ -75,7 +71,7 @@ def heima_answers_node(
     model = adapter.apply_to(cot_model).merge_and_unload()
     ids = list(thinking_token_ids(processor.tokenizer, thinking_tokens).values())
     return _answer(
-        model, processor, _test_pairs(test_pairs, evaluation), encoder_images,
+        model, processor, first_pairs(test_pairs, evaluation.get("limit")), encoder_images,
         evaluation["encoder_decoding"], evaluation["torch_threads"], ids, "Heima Encoder answers",
     )
 
@@ -89,7 +85,7 @@ def cot_answers_node(
 ) -> list[Generation]:
     """The stage-0 (CoT) model's answers to the same questions, for its accuracy."""
     return _answer(
-        cot_model, processor, _test_pairs(test_pairs, evaluation), encoder_images,
+        cot_model, processor, first_pairs(test_pairs, evaluation.get("limit")), encoder_images,
         evaluation["cot_decoding"], evaluation["torch_threads"], [], "CoT answers",
     )
 
@@ -151,7 +147,7 @@ def reconstruct_stage_node(
     """One stage's reconstructions of every test pair under each condition; a pair without a
     usable span gets an empty reconstruction marked with the reason."""
     stage = decoder["stage"]
-    pairs = _test_pairs(test_pairs, evaluation)
+    pairs = first_pairs(test_pairs, evaluation.get("limit"))
     spans = thinking_spans[stage]
     usable = [row for row, span in enumerate(spans) if not isinstance(span, str)]
     states = [spans[row] for row in usable]
@@ -215,7 +211,7 @@ def score_conclusions_node(
 ) -> pd.DataFrame:
     """Both models' answers per pair: the conclusion, whether it is right (normalised exact
     match), and the Heima conclusion's scores against the true conclusion."""
-    pairs = _test_pairs(test_pairs, evaluation)
+    pairs = first_pairs(test_pairs, evaluation.get("limit"))
     frames = []
     for model, answers in (("heima", heima_answers), ("cot", cot_answers)):
         if len(answers) != len(pairs):

@@ -14,7 +14,7 @@ from transformers import MllamaForConditionalGeneration, MllamaProcessor
 
 from heima_kedro.compute import default_device, torch_threads
 from heima_kedro.datasets import AdapterWeights
-from heima_kedro.encoder_data import ImageLoaders, require_images
+from heima_kedro.encoder_data import ImageLoaders, first_pairs, require_images
 from heima_kedro.models.generation import DecodingConfig, count_tokens, generate_with_states
 from heima_kedro.plots import plot_token_counts
 from heima_kedro.stage_training import MetricsHistory, scalar_metrics
@@ -28,7 +28,7 @@ def _timed_answers(
     model: MllamaForConditionalGeneration, processor: MllamaProcessor, pairs: pd.DataFrame,
     images: ImageLoaders, counting: dict[str, Any], label: str,
 ) -> pd.DataFrame:
-    pairs = (pairs.head(counting["limit"]) if counting.get("limit") else pairs).reset_index(drop=True)
+    pairs = first_pairs(pairs, counting.get("limit"))
     require_images(pairs=pairs, images=images)
     model = model.to(default_device()).eval()
     decoding = DecodingConfig(**counting["decoding"])
