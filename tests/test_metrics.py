@@ -51,3 +51,18 @@ def test_bertscore_with_a_local_encoder_folder(tmp_path):
     assert scores["bertscore"][0] == pytest.approx(1.0, abs=1e-5) and scores["bertscore"][1] < 0.99
     with pytest.raises(FileNotFoundError, match="model_dir"):
         BertScoreConfig(model_dir=str(tmp_path / "missing"))
+
+
+@pytest.mark.skipif(not (DEBIAN_WORDNET / "data.noun").is_file(),
+                    reason="Debian's wordnet-base is not installed (make test installs it)")
+def test_wordnet_loads_for_each_project_of_one_process(tmp_path, monkeypatch):
+    """The relative nltk_data of the catalog resolves against each run's project: nltk caches
+    its allowed folders by path string, so a relative one would stay bound to the first project."""
+    import nltk
+
+    monkeypatch.setattr(nltk.data, "path", [])  # not the folders earlier tests added
+    for name in ("first", "second"):
+        project = tmp_path / name
+        project.mkdir()
+        monkeypatch.chdir(project)
+        assert load_wordnet(nltk_data=Path("data/nltk_data"), debian_dir=DEBIAN_WORDNET) is not None

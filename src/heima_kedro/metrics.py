@@ -58,6 +58,7 @@ def load_wordnet(
     import nltk
     from nltk.corpus.reader.wordnet import WordNetCorpusReader
 
+    nltk_data = nltk_data.resolve()  # relative to this run's project, whatever the cwd is later
     if str(nltk_data) not in nltk.data.path:
         nltk.data.path.append(str(nltk_data))
     folder = nltk_data / "corpora" / "wordnet"
