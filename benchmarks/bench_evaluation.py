@@ -1,13 +1,14 @@
 """Batched against one-at-a-time evaluation: the generation work of ``reconstruction_eval``.
 
-Loads the latest trained models of this project through its catalog (nothing is written there),
+Loads the latest trained models of a project (this one, or ``--project``, e.g. the copy
+``bench_study.py --keep DIR`` leaves) through its catalog (nothing is written there),
 then on the first ``--pairs`` test pairs times (1) the Heima Encoder's answers with their
 thinking states and (2) the three decoders' reconstructions from those states, once batched as
 the pipeline runs them (``reconstruction_eval`` batch sizes) and once one sample at a time. Both
 ways must give the same tokens. Prints a summary and writes
 ``benchmarks/results/evaluation.json``; the speed-up is a ratio measured in one run.
 
-    python benchmarks/bench_evaluation.py [--pairs N] [--threads 1]
+    python benchmarks/bench_evaluation.py [--pairs N] [--threads 1] [--project DIR]
 """
 
 from __future__ import annotations
@@ -42,12 +43,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=128, help="test pairs (default 128)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    parser.add_argument("--project", type=Path, default=ROOT, help="the trained Kedro project (default: this one)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
 
-    bootstrap_project(ROOT)
-    with KedroSession.create(project_path=ROOT) as session:
+    bootstrap_project(args.project)
+    with KedroSession.create(project_path=args.project) as session:
         context = session.load_context()
         catalog, params = context.catalog, context.params
         processor = catalog.load("processor")
