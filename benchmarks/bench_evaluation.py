@@ -26,7 +26,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from heima_kedro.cot import THINKING_STAGES, StageError
-from heima_kedro.decoder_samples import decoder_chat
+from heima_kedro.decoder_samples import decoder_question
 from heima_kedro.handoff import HandoffConfig, reconstruct, trained_decoder
 from heima_kedro.models.generation import (
     DecodingConfig,
@@ -87,9 +87,9 @@ def main() -> None:
                                                  token_id=encoder_ids[stage])
                 except StageError:
                     continue
-                users.append(decoder_chat(stage=stage, question=pairs.at[row, "question"],
-                                          thinking=tokens[stage] * len(span), stage_text="",
-                                          question_template=evaluation["question_template"], answer_template=0)[0])
+                users.append(decoder_question(stage=stage, question=pairs.at[row, "question"],
+                                              thinking=tokens[stage] * len(span),
+                                              question_template=evaluation["question_template"]))
                 states.append(span)
             decoding = DecodingConfig(**{**evaluation["decoder_decoding"], "batch_size": batch_size})
             out[stage] = reconstruct(decoder=decoders[stage], tokenizer=decoder_tokenizer, users=users,

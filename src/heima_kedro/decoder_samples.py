@@ -40,6 +40,14 @@ _ANSWER_TEMPLATES = (
 N_TEMPLATES = len(_QUESTION_TEMPLATES)
 
 
+def decoder_question(*, stage: str, question: str, thinking: str, question_template: int) -> str:
+    """The user turn asking for one stage's thinking: what a decoder reads at inference."""
+    plain_question = " ".join(question.replace(IMAGE_PLACEHOLDER, " ").split())
+    return _QUESTION_TEMPLATES[question_template].format(
+        name=_STAGE_NAMES[stage], question=plain_question, thinking=thinking
+    )
+
+
 def decoder_chat(
     *,
     stage: str,
@@ -50,12 +58,8 @@ def decoder_chat(
     answer_template: int,
 ) -> tuple[str, str]:
     """Return the (user, assistant) texts of one stage's decoder sample."""
-    name = _STAGE_NAMES[stage]
-    plain_question = " ".join(question.replace(IMAGE_PLACEHOLDER, " ").split())
-    user = _QUESTION_TEMPLATES[question_template].format(
-        name=name, question=plain_question, thinking=thinking
-    )
-    assistant = _ANSWER_TEMPLATES[answer_template].format(name=name, text=stage_text)
+    user = decoder_question(stage=stage, question=question, thinking=thinking, question_template=question_template)
+    assistant = _ANSWER_TEMPLATES[answer_template].format(name=_STAGE_NAMES[stage], text=stage_text)
     return user, assistant
 
 

@@ -25,7 +25,7 @@ from transformers import MllamaProcessor, PreTrainedTokenizerBase
 
 from heima_kedro.compute import default_device, torch_threads
 from heima_kedro.cot import THINKING_STAGES, StageError
-from heima_kedro.decoder_samples import decoder_chat, strip_answer_template
+from heima_kedro.decoder_samples import decoder_question, strip_answer_template
 from heima_kedro.handoff import HandoffConfig, reconstruct, trained_decoder
 from heima_kedro.models.generation import (
     DecodingConfig,
@@ -207,9 +207,8 @@ def _decode_thought(
             token_id=decoder_id,
         ),
     ).to(default_device())
-    user, _ = decoder_chat(
-        stage=stage, question=question, thinking=token * len(states), stage_text="",
-        question_template=settings.question_template, answer_template=0,
+    user = decoder_question(
+        stage=stage, question=question, thinking=token * len(states), question_template=settings.question_template
     )
     (text,) = reconstruct(
         decoder=decoder, tokenizer=tokenizer, users=[user], states=[states], decoding=settings.decoder_decoding

@@ -21,7 +21,7 @@ from transformers import (
 from heima_kedro.compute import default_device, torch_threads
 from heima_kedro.cot import STAGES, THINKING_STAGES, StageError
 from heima_kedro.datasets import AdapterWeights
-from heima_kedro.decoder_samples import decoder_chat, strip_answer_template
+from heima_kedro.decoder_samples import decoder_question, strip_answer_template
 from heima_kedro.encoder_data import ImageLoaders, first_pairs, require_images
 from heima_kedro.handoff import HandoffConfig, reconstruct, trained_decoder
 from heima_kedro.metrics import BertScoreConfig, Scorer, load_wordnet
@@ -164,11 +164,11 @@ def reconstruct_stage_node(
         model.to(default_device())
         for condition, condition_states in _control_states(states, evaluation["controls_seed"]).items():
             users = [
-                decoder_chat(
+                decoder_question(
                     stage=stage, question=pairs.at[row, "question"],
-                    thinking=thinking_tokens[stage] * len(row_states), stage_text="",
-                    question_template=evaluation["question_template"], answer_template=0,
-                )[0]
+                    thinking=thinking_tokens[stage] * len(row_states),
+                    question_template=evaluation["question_template"],
+                )
                 for row, row_states in zip(usable, condition_states, strict=True)
             ]
             with torch_threads(evaluation["torch_threads"]):
