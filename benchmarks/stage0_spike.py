@@ -57,6 +57,18 @@ Findings (2-core CPU, 3000 pairs, 150 held-out, batch 16, lr 3e-3):
   nor a triangle" for the blue triangle). With 1400 steps the pipeline reaches 0.55 on its 301
   test pairs (bench_encoder_study: 469 s of the 480 s budget, 2 threads, busy machine); 0.80 is
   not reached within the time budget.
+- The failing step is an equality test. With the reasoning rewritten so that each object is
+  tested as "comparing X with Y, they match|differ" (the two values side by side), held-out
+  answers read "comparing red with red, they differ" and "comparing blue with red, they match":
+  at step 1400 equal pairs get "match" 25 times in 69, so the verdict is at chance. 20,000
+  training pairs instead of 3,000 (about one epoch) do not help (0.41 at step 1050), so it is
+  not over-fitting. Eight text layers (cross-attention at 1, 4, 7) are no better at 700 steps.
+- Learning rate: in isolation, a 3-layer tiny Llama learns that comparison in 250 steps at lr
+  1e-3 (450 at 3e-4) and never in 600 at 2e-3 or 3e-3. Stage 0 at lr 1e-3 instead of 3e-3:
+  0.37/0.45/0.55/0.61 at 350/700/1050/1400 steps, captions 1.00 (1.5e-3: 0.29/0.47/0.47/0.55),
+  but the verdicts are still near chance. The isolated comparison also stops being learnt
+  within 600 steps once 20 or more fixed tokens precede it, so in-context equality, not the
+  wording, is what this tiny model lacks.
 """
 
 from __future__ import annotations

@@ -537,10 +537,16 @@ def write_caption(rng: random.Random, scene: Scene) -> str:
     return " ".join(sentences)
 
 
+def _compare(actual: str, target: str) -> str:
+    """The one wording every question-dependent reasoning step uses to test an object: the two
+    values sit side by side right before the verdict, so matching is a comparison of two nearby
+    words (a tiny model learns that fast) rather than of a word with the far-away question."""
+    return f"comparing {actual} with {target}, they {'match' if actual == target else 'differ'}"
+
+
 def _reason_count(rng: random.Random, scene: Scene, question: Question) -> list[str]:
     attr = "colour" if question.kind == "count_colour" else "shape"
     target = getattr(question, attr)
-    is_target = target if attr == "colour" else f"a {target}"
     group = f"{target} object" if attr == "colour" else target
     sentences = [
         _pick(
@@ -553,24 +559,15 @@ def _reason_count(rng: random.Random, scene: Scene, question: Question) -> list[
     for obj in scene.objects:
         ref = _sentence(_ref(obj, omit=(attr,)))
         value = getattr(obj, attr)
+        is_value = value if attr == "colour" else f"a {value}"
         if value == target:
             count += 1
-            sentences.append(
-                _pick(
-                    rng,
-                    f"{ref} is {is_target}, which makes the count {NUMBER_WORDS[count]}.",
-                    f"{ref} is {is_target}, so the count is now {NUMBER_WORDS[count]}.",
-                )
-            )
+            verdict = _pick(rng, "so the count is now", "which makes the count")
         else:
-            actual = value if attr == "colour" else f"a {value}"
-            sentences.append(
-                _pick(
-                    rng,
-                    f"{ref} is {actual}, not {is_target}, so the count stays {NUMBER_WORDS[count]}.",
-                    f"{ref} is {actual}, so the count remains {NUMBER_WORDS[count]}.",
-                )
-            )
+            verdict = _pick(rng, "so the count stays", "so the count remains")
+        sentences.append(
+            f"{ref} is {is_value}; {_compare(value, target)}, {verdict} {NUMBER_WORDS[count]}."
+        )
     total = _plural(count, group)
     sentences.append(
         _pick(
@@ -626,25 +623,16 @@ def _reason_identify(rng: random.Random, scene: Scene, question: Question) -> li
     found = None
     for obj in scene.objects:
         ref = _sentence(_ref(obj, omit=("colour", "shape")))
-        if getattr(obj, key) == target:
+        value = getattr(obj, key)
+        stated = f"a {value}" if by_shape else value
+        sentence = f"{ref} is {stated}; {_compare(value, target)}"
+        if value == target:
             found = obj
-            value = obj.colour if by_shape else f"a {obj.shape}"
-            sentences.append(
-                _pick(
-                    rng,
-                    f"{ref} is {is_target}, and its {asked} is {value}.",
-                    f"{ref} is {is_target}, and it is {value}.",
-                )
-            )
+            answer = obj.colour if by_shape else f"a {obj.shape}"
+            sentence += _pick(rng, f", and its {asked} is {answer}.", f", and it is {answer}.")
         else:
-            actual = f"a {obj.shape}" if by_shape else obj.colour
-            sentences.append(
-                _pick(
-                    rng,
-                    f"{ref} is {actual}, not {is_target}.",
-                    f"{ref} is {actual}, so it is not the one I need.",
-                )
-            )
+            sentence += _pick(rng, ".", ", so it is not the one I need.")
+        sentences.append(sentence)
     answer = found.colour if by_shape else f"a {found.shape}"
     sentences.append(
         _pick(
@@ -719,87 +707,61 @@ def _reason_largest(rng: random.Random, scene: Scene, question: Question) -> lis
 
 def _reason_exists(rng: random.Random, scene: Scene, question: Question) -> list[str]:
     colour, shape = question.colour, question.shape
+    target = f"{colour} {shape}"
     sentences = [
         _pick(
             rng,
             f"I need an object that is both {colour} and a {shape}, so I check the colour and shape of each one.",
-            f"To answer, I compare every object in the caption with a {colour} {shape}.",
+            f"To answer, I compare every object in the caption with a {target}.",
         )
     ]
     for obj in scene.objects:
-        ref = _sentence(_ref(obj))
-        if obj.colour == colour and obj.shape == shape:
-            options = (f"{ref} is exactly a {colour} {shape}.", f"{ref} matches on both counts.")
-        elif obj.colour == colour:
-            options = (
-                f"{ref} is {colour} but not a {shape}.",
-                f"{ref} has the right colour but is a {obj.shape}.",
-            )
-        elif obj.shape == shape:
-            options = (
-                f"{ref} is a {shape} but not {colour}.",
-                f"{ref} has the right shape but is {obj.colour}.",
-            )
-        else:
-            options = (
-                f"{ref} is neither {colour} nor a {shape}.",
-                f"{ref} matches neither the colour nor the shape.",
-            )
-        sentences.append(_pick(rng, *options))
+        ref = _sentence(_ref(obj, omit=("colour", "shape")))
+        sentences.append(f"{ref} is a {obj.name}; {_compare(obj.name, target)}.")
     if _find(scene, colour=colour, shape=shape):
         sentences.append(
             _pick(
                 rng,
-                f"A {colour} {shape} is therefore present in the image, so the answer is yes.",
-                f"Because one of the objects is a {colour} {shape}, the answer is yes.",
+                f"A {target} is therefore present in the image, so the answer is yes.",
+                f"Because one of the objects is a {target}, the answer is yes.",
             )
         )
     else:
         sentences.append(
             _pick(
                 rng,
-                f"None of the objects is a {colour} {shape}, so the answer is no.",
-                f"Since no object is a {colour} {shape}, the answer is no.",
+                f"None of the objects is a {target}, so the answer is no.",
+                f"Since no object is a {target}, the answer is no.",
             )
         )
     return sentences
 
 
 def _reason_position(rng: random.Random, scene: Scene, question: Question) -> list[str]:
-    (target,) = _find(scene, colour=question.colour, shape=question.shape)
-    name = target.name
+    target = f"{question.colour} {question.shape}"
     sentences = [
         _pick(
             rng,
-            f"I look through the caption for the {name} and note its row and column.",
-            f"To locate the {name}, I check each object in the caption in turn.",
+            f"I look through the caption for the {target} and note its row and column.",
+            f"To locate the {target}, I check each object in the caption in turn.",
         )
     ]
     for obj in scene.objects:
-        ref = _sentence(_ref(obj, omit=("position",)))
-        if obj is target:
+        ref = _sentence(_ref(obj, omit=("colour", "shape")))
+        sentence = f"{ref} is a {obj.name}; {_compare(obj.name, target)}"
+        if obj.name == target:
             where = f"the {ROWS[obj.row]} row and the {COLUMNS[obj.column]} column"
-            sentences.append(
-                _pick(
-                    rng,
-                    f"{ref} is the one I am looking for, and it sits in {where}.",
-                    f"{ref} is the {name}, found in {where}.",
-                )
-            )
+            sentence += _pick(rng, f", so it sits in {where}.", f", and it is found in {where}.")
         else:
-            sentences.append(
-                _pick(
-                    rng,
-                    f"{ref} is not the {name}.",
-                    f"{ref} is a different object, so I skip it.",
-                )
-            )
-    row, column = ROWS[target.row], COLUMNS[target.column]
+            sentence += _pick(rng, ".", ", so I skip it.")
+        sentences.append(sentence)
+    (found,) = _find(scene, colour=question.colour, shape=question.shape)
+    row, column = ROWS[found.row], COLUMNS[found.column]
     sentences.append(
         _pick(
             rng,
-            f"The {row} row and the {column} column together put the {name} in the {target.position}.",
-            f"So the {name} is located in the {target.position} of the image.",
+            f"The {row} row and the {column} column together put the {target} in the {found.position}.",
+            f"So the {target} is located in the {found.position} of the image.",
         )
     )
     return sentences

@@ -70,8 +70,10 @@ def _greedy_without_cache(model, processor, image, question, steps):
             ).logits
         ids = torch.cat([ids, logits[:, -1:].argmax(-1)], dim=1)
         if ids[0, -1] == processor.tokenizer.eos_token_id:
+            ids = ids[:, :-1]
             break
-    return processor.tokenizer.decode(ids[0, start:], skip_special_tokens=True)
+    # Special tokens stay in the text, as in generate_answers (thinking tokens are special).
+    return processor.tokenizer.decode(ids[0, start:])
 
 
 def test_generation_with_cache_and_left_padding_is_plain_greedy(encoder, processor, shapes_pairs):
