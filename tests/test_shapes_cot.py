@@ -153,9 +153,9 @@ def test_reasoning_ends_on_the_conclusion(examples):
 
 
 def test_every_comparison_states_the_right_verdict(examples):
-    """Question-dependent reasoning tests each object as 'comparing X with Y, they match|differ',
-    with the question's target as Y, once per object."""
-    comparison = re.compile(r"comparing ([a-z]+(?: [a-z]+)?) with ([a-z]+(?: [a-z]+)?), they (match|differ)")
+    """Question-dependent reasoning tests each object once with 'compare A T match|differ' per
+    attribute (A the object's value, T the question's), each pair right before its verdict."""
+    comparison = re.compile(r"compare ([a-z]+) ([a-z]+) (match|differ)(?:, ([a-z]+) ([a-z]+) (match|differ))?")
     compared_kinds = {"colour_of_shape", "shape_of_colour", "count_colour", "count_shape", "exists", "position"}
     for example in examples:
         for question, (_, answer) in zip(example.questions, example.pairs, strict=True):
@@ -163,11 +163,16 @@ def test_every_comparison_states_the_right_verdict(examples):
             if question.kind not in compared_kinds:
                 assert found == []
                 continue
-            target = " ".join(v for v in (question.colour, question.shape) if v)
+            targets = [v for v in (question.colour, question.shape) if v]
             assert len(found) == len(example.scene.objects)
-            for actual, compared_with, verdict in found:
-                assert compared_with == target
-                assert verdict == ("match" if actual == target else "differ")
+            for obj, groups in zip(example.scene.objects, found, strict=True):
+                pairs = [groups[k : k + 3] for k in (0, 3) if groups[k]]
+                assert [t for _, t, _ in pairs] == targets
+                assert [a for a, _, _ in pairs] == [
+                    getattr(obj, "colour" if t in COLOURS else "shape") for t in targets
+                ]
+                for actual, target, verdict in pairs:
+                    assert verdict == ("match" if actual == target else "differ")
 
 
 def test_caption_describes_every_object_in_reading_order(examples):

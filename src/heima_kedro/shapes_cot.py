@@ -538,10 +538,16 @@ def write_caption(rng: random.Random, scene: Scene) -> str:
 
 
 def _compare(actual: str, target: str) -> str:
-    """The one wording every question-dependent reasoning step uses to test an object: the two
-    values sit side by side right before the verdict, so matching is a comparison of two nearby
-    words (a tiny model learns that fast) rather than of a word with the far-away question."""
-    return f"comparing {actual} with {target}, they {'match' if actual == target else 'differ'}"
+    """The one wording every question-dependent reasoning step uses to test an object, one
+    attribute at a time: "compare red blue differ, triangle triangle match". Each verdict comes
+    right after the two words it compares, so it depends only on the current and the previous
+    token; a tiny model learns that within the budget, but not the same test with the two words
+    three tokens apart ("comparing red with blue, they differ": verdicts at chance after 1,400
+    steps; benchmarks/stage0_spike.py)."""
+    return "compare " + ", ".join(
+        f"{a} {t} {'match' if a == t else 'differ'}"
+        for a, t in zip(actual.split(), target.split(), strict=True)
+    )
 
 
 def _reason_count(rng: random.Random, scene: Scene, question: Question) -> list[str]:

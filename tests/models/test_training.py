@@ -5,7 +5,12 @@ import torch
 
 from heima_kedro.models.batching import collate, encode_encoder_sample
 from heima_kedro.models.factory import build_tiny_encoder
-from heima_kedro.models.training import TrainConfig, cosine_lr, train
+from heima_kedro.models.training import (
+    TrainConfig,
+    _EpochShuffle,
+    cosine_lr,
+    train,
+)
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +111,42 @@ def test_epochs_set_the_number_of_steps(encoder, samples, tokenizer):
     assert result.steps == 2 * math.ceil(math.ceil(8 / 3) / 2)
 
 
+def test_group_by_length_pads_less_and_still_uses_every_sample_once_per_epoch():
+    lengths = torch.randint(20, 300, (1000,), generator=torch.Generator().manual_seed(0)).tolist()
+    batch = 16
+
+    def padded(sampler: _EpochShuffle) -> int:
+        order = list(sampler)
+        assert sorted(order) == list(range(len(lengths)))
+        return sum(max(lengths[i] for i in order[k : k + batch]) * len(order[k : k + batch])
+                   for k in range(0, len(order), batch))
+
+    plain = _EpochShuffle(len(lengths), 0)
+    group = 50 * batch
+    grouped = _EpochShuffle(len(lengths), 0, lengths=lengths, group=group)
+    assert padded(grouped) < 0.8 * padded(plain)
+    first = list(grouped)
+    assert first == list(_EpochShuffle(len(lengths), 0, lengths=lengths, group=group))
+    grouped.epoch = 1
+    assert list(grouped) != first
+    # only reorders within runs of `group` samples of the plain shuffle
+    plain_order = list(plain)
+    for k in range(0, len(lengths), group):
+        assert set(first[k : k + group]) == set(plain_order[k : k + group])
+        run = [lengths[i] for i in first[k : k + group]]
+        assert run == sorted(run, reverse=True)
+
+
+def test_group_by_length_trains_deterministically(tokenizer, samples, encoder_config):
+    config = TrainConfig(max_steps=3, batch_size=2, warmup_steps=1, length_group_batches=2)
+    losses = []
+    for _ in range(2):
+        model = build_tiny_encoder(config=encoder_config, tokenizer=tokenizer)
+        result = train(model=model, samples=samples, pad_token_id=tokenizer.pad_token_id, config=config)
+        losses.append(result.losses)
+    assert losses[0] == losses[1]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
@@ -117,6 +158,7 @@ def test_epochs_set_the_number_of_steps(encoder, samples, tokenizer):
         ({"clip": 0}, "clip"),
         ({"min_lr_ratio": 2}, "min_lr_ratio"),
         ({"weight_decay": -1}, "weight_decay"),
+        ({"length_group_batches": -1}, "length_group_batches"),
     ],
 )
 def test_config_rejects_bad_values(kwargs, field):

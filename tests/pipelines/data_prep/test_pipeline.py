@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
@@ -45,9 +46,12 @@ def test_embedded_default_prepares_shapes_cot_without_a_drop(project_copy):
     _run(project_copy, env="base", pipeline=["synthetic_data", "data_prep"])
     (version,) = _versions(project_copy / "data/08_reporting/data_quality_report.json")
     report = json.loads((version / "data_quality_report.json").read_text())
-    assert report["pairs_kept"] == report["pairs_total"] >= 2500
+    records = yaml.safe_load((project_copy / "conf/base/parameters_synthetic_data.yml").read_text())[
+        "synthetic_data"
+    ]["n_records"]
+    assert report["pairs_kept"] == report["pairs_total"] >= 1.6 * records
     assert sum(report["dropped"].values()) == 0
-    assert report["test_ids"] == 150 and report["train_ids"] == 1350
+    assert report["test_ids"] == records // 10 and report["train_ids"] == records - records // 10
     assert 15 <= report["stage_words"]["summary"]["mean"] <= 30
     assert 30 <= report["stage_words"]["caption"]["mean"] <= 60
     assert 40 <= report["stage_words"]["reasoning"]["mean"] <= 100
