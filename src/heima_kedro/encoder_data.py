@@ -14,7 +14,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from transformers import MllamaProcessor
 
-from heima_kedro.models.batching import encode_encoder_sample
+from heima_kedro.models.batching import encode_encoder_sample, encoder_sample_length
 from heima_kedro.models.generation import generate_answers
 
 ImageLoaders = Mapping[str, Callable[[], Image.Image]]
@@ -52,6 +52,13 @@ class EncoderSamples(Dataset):
 
     def __len__(self) -> int:
         return len(self._rows)
+
+    def lengths(self) -> list[int]:
+        """Each sample's token count, from the text alone (no image is decoded)."""
+        return [
+            encoder_sample_length(processor=self._processor, question=question, answer=answer, max_length=self._max_length)
+            for _, question, answer in self._rows
+        ]
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         image, question, answer = self._rows[index]

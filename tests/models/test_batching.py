@@ -1,11 +1,14 @@
+import pandas as pd
 import torch
 
+from heima_kedro.encoder_data import EncoderSamples
 from heima_kedro.models.batching import (
     IGNORE_INDEX,
     collate,
     encode_decoder_sample,
     encode_encoder_sample,
     encoder_prompt,
+    encoder_sample_length,
 )
 
 
@@ -102,3 +105,20 @@ def test_max_length_truncates_the_answer_not_the_prompt(processor, shapes_pairs)
     )
     assert torch.equal(short["input_ids"], full["input_ids"][: n_prompt + 5])
     assert int((short["labels"] != IGNORE_INDEX).sum()) == 5
+
+
+def test_text_only_length_is_the_encoded_length(processor, shapes_pairs):
+    for max_length in (2048, 40):  # 40 truncates the answer
+        for image, question, answer in shapes_pairs[:3]:
+            encoded = encode_encoder_sample(
+                processor=processor, image=image, question=question, answer=answer, max_length=max_length
+            )
+            length = encoder_sample_length(processor=processor, question=question, answer=answer, max_length=max_length)
+            assert length == len(encoded["input_ids"])
+    pairs = pd.DataFrame(
+        [(f"{i}.png", question, answer) for i, (_, question, answer) in enumerate(shapes_pairs[:3])],
+        columns=["image", "question", "full_cot"],
+    )
+    images = {f"{i}.png": (lambda image=image: image) for i, (image, _, _) in enumerate(shapes_pairs[:3])}
+    samples = EncoderSamples(pairs=pairs, images=images, processor=processor, target="full_cot", max_length=60)
+    assert samples.lengths() == [len(samples[i]["input_ids"]) for i in range(len(samples))]

@@ -192,13 +192,18 @@ def train(
     after the last step; its dicts are kept, with the step and elapsed seconds, in the result.
     With ``checkpoint``, the run saves every ``checkpoint.every`` steps and first resumes from
     the newest checkpoint of the same fingerprint, ending with the same weights and history as
-    an uninterrupted run. ``collate_fn`` replaces the default right-padding collate when a model
+    an uninterrupted run. With ``config.length_group_batches``, ``samples.lengths()`` gives the
+    samples' lengths where it exists (a lazy data set need not encode every sample for them).
+    ``collate_fn`` replaces the default right-padding collate when a model
     takes more than the text batch (a batch must still hold ``labels`` and ``attention_mask``).
     """
     accelerator = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
     if config.activation_checkpointing and torch.cuda.is_available():
         _enable_activation_checkpointing(model)
-    lengths = [len(sample["input_ids"]) for sample in samples] if config.length_group_batches else None
+    lengths = None
+    if config.length_group_batches:
+        # A lazy data set can say its lengths without encoding (and decoding the image of) every sample.
+        lengths = samples.lengths() if hasattr(samples, "lengths") else [len(s["input_ids"]) for s in samples]
     sampler = _EpochShuffle(
         len(samples), config.seed, lengths=lengths, group=config.length_group_batches * config.batch_size
     )
