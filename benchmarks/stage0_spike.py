@@ -86,10 +86,11 @@ Findings (2-core CPU, 3000 pairs, 150 held-out, batch 16, lr 3e-3):
   tokenizer (``--tokenizer``; trained on every study text, 960 tokens, so a different init) the
   spike gives 0.76 (verdicts 0.88, count_colour 0.41): the colour comparison switches on later
   than the shape one. Trained on the pipeline's own 3,583 pairs (PNG images, its columns) the
-  spike's loss equals the pipeline's to the printed digit at every logged step (one thread, with
-  and without checkpoints), so the two run the same training, and it ends at 0.740 (verdicts
-  0.76) where the spike's own 3,583 pairs give 0.807: across draws of pairs and inits the same
-  recipe lands anywhere in 0.64–0.90 at 1,400 steps.
+  spike's loss equals the pipeline's (checkpoints off, one thread each) to the printed digit at
+  every step compared (1–301; the pipeline with checkpoints at two threads drifts in the third
+  digit after step 101, as thread counts round differently), so the two run the same training;
+  it ends at 0.740 (verdicts 0.76) where the spike's own 3,583 pairs give 0.807: across draws of
+  pairs and inits the same recipe lands anywhere in 0.64–0.90 at 1,400 steps.
 - Weight decay 0.1 instead of 0.01 makes the switch-on more reliable (pipeline tokenizer, 1,400
   steps): 0.853 (verdicts 0.88), train seed 1 0.833, 3,583 pairs 0.807, against 0.76 at 0.01;
   0.3 gives 0.840 (verdicts 0.95), 1.0 only 0.667 (captions still 0.01 at step 700). Without

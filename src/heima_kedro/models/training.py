@@ -202,7 +202,6 @@ def train(
         _enable_activation_checkpointing(model)
     lengths = None
     if config.length_group_batches:
-        # A lazy data set can say its lengths without encoding (and decoding the image of) every sample.
         lengths = samples.lengths() if hasattr(samples, "lengths") else [len(s["input_ids"]) for s in samples]
     sampler = _EpochShuffle(
         len(samples), config.seed, lengths=lengths, group=config.length_group_batches * config.batch_size
