@@ -96,7 +96,8 @@ Findings (2-core CPU, 3000 pairs, 150 held-out, batch 16, lr 3e-3):
   0.3 gives 0.840 (verdicts 0.95), 1.0 only 0.667 (captions still 0.01 at step 700). Without
   length groups (weight decay 0.01): 0.72. Where answers still fail after the switch-on, the
   reasoning names the right object but the conclusion copies the wrong value ("its shape is a
-  cross" → "Square."), or a colour verdict is wrong ("compare red red differ").
+  cross" → "Square."), or a colour verdict is wrong ("compare red red differ"). The pipeline at
+  1,800 steps instead of 1,400 (weight decay 0.1): 0.746, count_colour still 0.18.
 """
 
 from __future__ import annotations
