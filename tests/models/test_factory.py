@@ -53,6 +53,15 @@ def test_patch_positions_are_visible_from_the_first_step(encoder, encoder_config
         assert layer.gate_attn.item() == layer.gate_ffn.item() == encoder_config.vision_global_gate
 
 
+def test_token_embeddings_start_at_the_configured_scale(encoder, encoder_config, tokenizer):
+    """Llama's 0.02 leaves words of one kind too alike for the reasoning to compare them."""
+    words = encoder.get_input_embeddings()
+    rows = torch.ones(words.num_embeddings, dtype=torch.bool)
+    rows[tokenizer.pad_token_id] = False
+    assert words.weight[rows].std().item() == pytest.approx(encoder_config.text_embedding_std, rel=0.05)
+    assert words.weight[tokenizer.pad_token_id].abs().sum().item() == 0.0
+
+
 def test_the_image_reaches_the_text_from_the_first_step(encoder, processor, shapes_pairs):
     """Mllama's zero-initialised gates would make both logits equal."""
     red, blue = Image.new("RGB", (64, 64), "red"), Image.new("RGB", (64, 64), "blue")
@@ -96,6 +105,7 @@ def test_decoder_round_trip(decoder, tokenizer, tmp_path):
         ({"patch_size": 128}, "patch_size"),
         ({"vision_layers": 0}, "vision_layers"),
         ({"vision_position_std": 0.0}, "vision_position_std"),
+        ({"text_embedding_std": -0.1}, "text_embedding_std"),
     ],
 )
 def test_encoder_config_rejects_bad_values(kwargs, field):
