@@ -208,7 +208,8 @@ def build_tiny_encoder(
         with torch.no_grad():
             embedding.normal_(0.0, config.vision_position_std)
             words.weight.normal_(0.0, config.text_embedding_std)
-            words.weight[words.padding_idx].zero_()
+            if words.padding_idx is not None:
+                words.weight[words.padding_idx].zero_()
     with torch.no_grad():
         for layer in model.model.vision_model.global_transformer.layers:
             layer.gate_attn.fill_(config.vision_global_gate)
