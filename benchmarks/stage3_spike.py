@@ -1,0 +1,307 @@
+"""Stage-3 spike: what keeps the Heima Encoder from answering ShapesCoT in one pass?
+
+Works on a project kept by ``bench_encoder_study.py --keep DIR``. By default it merges that
+project's stage-2 adapter into its stage-0 model, trains a fresh stage-3 adapter (``--scope lm``:
+the pipeline's LoRA; ``all``: also the vision tower and projector; ``full``: every weight) on
+``compress_all``, then stage 4 as the pipeline does, and scores the test pairs per ShapesCoT
+question type. ``--extra-project`` adds the pairs of a bigger data set (records whose image is a
+test image are left out). ``--probe`` instead fits linear probes on the stage-0 model's image
+features, the states that cross-attention reads.
+
+    .venv/bin/python benchmarks/stage3_spike.py --project DIR --steps 2000 --out /tmp/s3.json
+    .venv/bin/python benchmarks/stage3_spike.py --project DIR --probe --out /tmp/probe.json
+
+Findings (a 2-core AVX2 EPYC, one thread per run; the kept project's stage 0 scores 0.881 and
+its pipeline Heima Encoder 0.675 on the 378 test pairs):
+
+- Not the adapter's size or reach, nor the data: 960 steps give 0.680 (LoRA on the language
+  model), 0.669 (LoRA also on the vision tower and projector), 0.659 (every weight trained);
+  with 15,557 training pairs instead of 3,583 (records 0–7,999), 0.651. At 2,000 steps: 0.717
+  on either data set (the small one's loss falls to 0.015 against 0.020: it starts to memorise).
+- More pairs per step help the look-ups: batch 64 at lr 2e-3 for 960 steps on the 15,557 pairs
+  gives 0.762 (position 0.35 → 0.81, colour_of_shape 0.52 → 0.73), but a step costs 3.4 times
+  one of batch 16, far past the 8-minute budget.
+- Counting and existence are never learnt: count_colour 0.31–0.47, count_shape 0.45–0.55 and
+  exists 0.41–0.65 in every run above, near what always giving the commonest answer scores
+  (0.36, 0.53, 0.54). With those three there, the other seven types, all right, would lift the
+  Heima Encoder to 0.79, below stage 0 − 0.05 (0.83).
+- The image features are not the limit (``--probe``, logistic regression, 1,600 images to fit and
+  400 to score): each cell's shape and colour are read off its state with accuracy 1.000, and
+  off the mean of the ten states (what uniform cross-attention returns) the total count with
+  1.000, the per-shape counts with 0.995–1.000 and the per-colour counts with 0.75–0.99. What
+  stage 3 does not learn in these budgets is the language model's one-pass aggregation (count
+  or any over the cells that match the question), which stage 0 never needs: it writes each
+  cell out and counts in text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import re
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+from peft import LoraConfig, get_peft_model
+
+from heima_kedro.conversations import IMAGE_PLACEHOLDER
+from heima_kedro.encoder_data import answer_pairs
+from heima_kedro.lora import _BLOCK_LINEARS
+from heima_kedro.models.generation import conclusion_accuracy
+from heima_kedro.shapes_cot import (
+    COLOURS,
+    GRID,
+    SHAPES,
+    ShapesCoTConfig,
+    make_example,
+    render_scene,
+)
+from heima_kedro.stage_training import train_encoder_stage
+
+_LM = rf".*language_model.*\.({'|'.join(_BLOCK_LINEARS)})"
+_SCOPES = {
+    "lm": _LM,
+    "all": rf"({_LM}|.*vision_model.*\.({'|'.join(_BLOCK_LINEARS)}|fc1|fc2)|.*multi_modal_projector)",
+}
+
+
+def load_project(project: Path, names: list[str]) -> tuple[dict, dict]:
+    """Catalog entries and parameters of a kept project."""
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project) as session:
+        context = session.load_context()
+        return {name: context.catalog.load(name) for name in names}, context.params
+
+
+def shapes_config(params: dict) -> ShapesCoTConfig:
+    return ShapesCoTConfig(**{k: v for k, v in params["synthetic_data"].items() if k != "enabled"})
+
+
+def question_kinds(*, pairs: pd.DataFrame, config: ShapesCoTConfig) -> list[str]:
+    """Each pair's ShapesCoT question type, rebuilt from its record's seed."""
+    kinds = {}
+    for image in set(pairs["image"]):
+        example = make_example(config=config, index=int(re.search(r"(\d+)\.png$", image).group(1)))
+        for question, (text, _) in zip(example.questions, example.pairs, strict=True):
+            kinds[(image, text)] = question.kind
+    return [
+        kinds[(image, question.replace(IMAGE_PLACEHOLDER, "").strip())]
+        for image, question in zip(pairs["image"], pairs["question"], strict=True)
+    ]
+
+
+def probe(
+    *, model: torch.nn.Module, processor, config: ShapesCoTConfig, n_images: int = 2000
+) -> dict:
+    """Linear probes on the projected image states: per-cell attributes and per-image counts."""
+    states, scenes = [], []
+    with torch.no_grad():
+        for start in range(0, n_images, 100):
+            examples = [
+                make_example(config=config, index=i)
+                for i in range(start, min(start + 100, n_images))
+            ]
+            inputs = processor.image_processor(
+                [render_scene(e.scene, image_size=config.image_size) for e in examples],
+                return_tensors="pt",
+            )
+            vision = model.model.vision_model(
+                pixel_values=inputs["pixel_values"],
+                aspect_ratio_ids=inputs["aspect_ratio_ids"],
+                aspect_ratio_mask=inputs["aspect_ratio_mask"],
+            )
+            states.append(
+                model.model.multi_modal_projector(vision.last_hidden_state)
+                .reshape(len(examples), -1, model.config.text_config.hidden_size)
+                .numpy()
+            )
+            scenes += [e.scene for e in examples]
+    states = np.concatenate(states)
+    cells = GRID * GRID
+    colour = np.full((len(scenes), cells), -1)
+    shape = np.full((len(scenes), cells), -1)
+    for n, scene in enumerate(scenes):
+        for obj in scene.objects:
+            colour[n, obj.row * GRID + obj.column] = list(COLOURS).index(obj.colour)
+            shape[n, obj.row * GRID + obj.column] = SHAPES.index(obj.shape)
+    fit = int(0.8 * len(scenes))
+
+    def score(x: np.ndarray, y: np.ndarray, fit_rows: np.ndarray, test_rows: np.ndarray) -> float:
+        """Test accuracy of a multinomial logistic regression (standardised inputs, L-BFGS)."""
+        x = torch.from_numpy(x).float()
+        x = (x - x[fit_rows].mean(0)) / (x[fit_rows].std(0) + 1e-6)
+        y = torch.from_numpy(y).long()
+        classes = torch.unique(y[fit_rows])
+        target = torch.searchsorted(classes, y.clamp(min=int(classes[0]), max=int(classes[-1])))
+        linear = torch.nn.Linear(x.shape[1], len(classes))
+        optimiser = torch.optim.LBFGS(
+            linear.parameters(), max_iter=500, line_search_fn="strong_wolfe"
+        )
+
+        def closure() -> torch.Tensor:
+            optimiser.zero_grad()
+            loss = torch.nn.functional.cross_entropy(linear(x[fit_rows]), target[fit_rows])
+            loss = loss + 1e-4 * linear.weight.square().sum()
+            loss.backward()
+            return loss
+
+        optimiser.step(closure)
+        with torch.no_grad():
+            predicted = classes[linear(x[test_rows]).argmax(1)]
+        return round(float((predicted == y[test_rows]).float().mean()), 3)
+
+    # Mllama puts the class token first, so cell j's state is token j + 1.
+    per_cell = states[:, 1 : cells + 1].reshape(-1, states.shape[-1])
+    rows = np.repeat(np.arange(len(scenes)), cells)
+    occupied = colour.reshape(-1) >= 0
+    fit_cells, test_cells = occupied & (rows < fit), occupied & (rows >= fit)
+    mean = states[:, : cells + 1].mean(axis=1)
+    fit_images, test_images = np.arange(len(scenes)) < fit, np.arange(len(scenes)) >= fit
+    return {
+        "cell_colour": score(per_cell, colour.reshape(-1), fit_cells, test_cells),
+        "cell_shape": score(per_cell, shape.reshape(-1), fit_cells, test_cells),
+        "count_total": score(mean, (colour >= 0).sum(axis=1), fit_images, test_images),
+        **{
+            f"count_{name}": score(mean, (colour == i).sum(axis=1), fit_images, test_images)
+            for i, name in enumerate(COLOURS)
+        },
+        **{
+            f"count_{name}": score(mean, (shape == i).sum(axis=1), fit_images, test_images)
+            for i, name in enumerate(SHAPES)
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--project", type=Path, required=True, help="a project kept by bench_encoder_study.py"
+    )
+    parser.add_argument(
+        "--probe", action="store_true", help="probe the stage-0 image states instead of training"
+    )
+    parser.add_argument("--scope", choices=("lm", "all", "full"), default="lm")
+    parser.add_argument("--steps", type=int, default=960)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--r", type=int, default=16, help="LoRA rank (alpha = 2r)")
+    parser.add_argument(
+        "--extra-project",
+        type=Path,
+        help="add this project's pairs (synthetic_data with more records)",
+    )
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path("/tmp/stage3_spike.json"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    names = [
+        "cot_model",
+        "processor",
+        "tokenizer",
+        "stage_2.adapter",
+        "train_pairs",
+        "test_pairs",
+        "encoder_images",
+    ]
+    loaded, params = load_project(args.project, names)
+    if args.probe:
+        result = probe(
+            model=loaded["cot_model"], processor=loaded["processor"], config=shapes_config(params)
+        )
+        print(json.dumps(result))
+        args.out.write_text(json.dumps({"probe": result}, indent=1))
+        return
+
+    model = loaded["stage_2.adapter"].apply_to(loaded["cot_model"]).merge_and_unload()
+    train_pairs, test_pairs, images = (
+        loaded["train_pairs"],
+        loaded["test_pairs"],
+        dict(loaded["encoder_images"]),
+    )
+    if args.extra_project:
+        extra, _ = load_project(args.extra_project, ["train_pairs", "test_pairs", "encoder_images"])
+        more = pd.concat([extra["train_pairs"], extra["test_pairs"]])
+        more = more[~more["image"].isin(set(test_pairs["image"]) | set(train_pairs["image"]))]
+        images.update(extra["encoder_images"])
+        train_pairs = pd.concat([train_pairs, more]).reset_index(drop=True)
+
+    torch.manual_seed(0)
+    if args.scope == "full":
+        model.requires_grad_(True)
+    else:
+        tokenizer = loaded["tokenizer"]
+        thinking = sorted(
+            {
+                tokenizer.convert_tokens_to_ids(t)
+                for t in params["data_prep"]["thinking"]["tokens"].values()
+            }
+        )
+        model = get_peft_model(
+            model,
+            LoraConfig(
+                r=args.r,
+                lora_alpha=2 * args.r,
+                target_modules=_SCOPES[args.scope],
+                trainable_token_indices={"embed_tokens": thinking, "lm_head": thinking},
+            ),
+        )
+    stage_3 = copy.deepcopy(params["encoder_training"]["stage_3"])
+    stage_3.pop("checkpoint", None)
+    stage_3["train"].update(max_steps=args.steps, lr=args.lr, batch_size=args.batch_size)
+    stage_4 = copy.deepcopy(params["encoder_training"]["stage_4"])
+    stage_4.pop("checkpoint", None)
+    started = time.perf_counter()
+    result_3 = train_encoder_stage(
+        model=model, processor=loaded["processor"], pairs=train_pairs, images=images, stage=stage_3
+    )
+    stage_3_seconds = time.perf_counter() - started
+    train_encoder_stage(
+        model=model,
+        processor=loaded["processor"],
+        pairs=loaded["train_pairs"],
+        images=images,
+        stage=stage_4,
+    )
+
+    pairs, predictions = answer_pairs(
+        model=model.eval(),
+        processor=loaded["processor"],
+        pairs=test_pairs,
+        images=images,
+        evaluation=params["encoder_training"]["evaluation"],
+    )
+    hits = defaultdict(list)
+    for kind, prediction, reference in zip(
+        question_kinds(pairs=pairs, config=shapes_config(params)),
+        predictions,
+        pairs["conclusion"],
+        strict=True,
+    ):
+        hits[kind].append(conclusion_accuracy(predictions=[prediction], references=[reference]))
+    report = {
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "train_pairs": len(train_pairs),
+        "accuracy": conclusion_accuracy(
+            predictions=predictions, references=list(pairs["conclusion"])
+        ),
+        "per_type": {kind: round(sum(h) / len(h), 3) for kind, h in sorted(hits.items())},
+        "stage_3_seconds": round(stage_3_seconds, 1),
+        "stage_3_final_loss": round(float(np.mean(result_3.losses[-20:])), 4),
+    }
+    args.out.write_text(json.dumps(report, indent=1))
+    print(
+        f"accuracy {report['accuracy']:.3f} on {len(pairs)} test pairs; stage 3 {stage_3_seconds:.0f} s"
+    )
+    print("per type:", report["per_type"])
+
+
+if __name__ == "__main__":
+    main()
