@@ -197,6 +197,10 @@ def main() -> None:
         type=Path,
         help="add this project's pairs (synthetic_data with more records)",
     )
+    parser.add_argument(
+        "--kinds",
+        help="train stage 3 on these question types only (comma-separated, e.g. count_colour)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("/tmp/stage3_spike.json"))
     args = parser.parse_args()
@@ -233,6 +237,12 @@ def main() -> None:
         images.update(extra["encoder_images"])
         train_pairs = pd.concat([train_pairs, more]).reset_index(drop=True)
 
+    stage_3_pairs = train_pairs
+    if args.kinds:
+        wanted = set(args.kinds.split(","))
+        kinds = question_kinds(pairs=train_pairs, config=shapes_config(params))
+        stage_3_pairs = train_pairs[[kind in wanted for kind in kinds]].reset_index(drop=True)
+
     torch.manual_seed(0)
     if args.scope == "full":
         model.requires_grad_(True)
@@ -260,7 +270,11 @@ def main() -> None:
     stage_4.pop("checkpoint", None)
     started = time.perf_counter()
     result_3 = train_encoder_stage(
-        model=model, processor=loaded["processor"], pairs=train_pairs, images=images, stage=stage_3
+        model=model,
+        processor=loaded["processor"],
+        pairs=stage_3_pairs,
+        images=images,
+        stage=stage_3,
     )
     stage_3_seconds = time.perf_counter() - started
     train_encoder_stage(
@@ -288,7 +302,7 @@ def main() -> None:
         hits[kind].append(conclusion_accuracy(predictions=[prediction], references=[reference]))
     report = {
         "args": {k: str(v) for k, v in vars(args).items()},
-        "train_pairs": len(train_pairs),
+        "stage_3_pairs": len(stage_3_pairs),
         "accuracy": conclusion_accuracy(
             predictions=predictions, references=list(pairs["conclusion"])
         ),
