@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import re
 import time
@@ -52,11 +53,11 @@ import pandas as pd
 import torch
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
-from peft import LoraConfig, get_peft_model
+from peft import get_peft_model
 
 from heima_kedro.conversations import IMAGE_PLACEHOLDER
 from heima_kedro.encoder_data import answer_pairs
-from heima_kedro.lora import _BLOCK_LINEARS
+from heima_kedro.lora import LoraSettings, encoder_lora_config
 from heima_kedro.models.generation import conclusion_accuracy
 from heima_kedro.shapes_cot import (
     COLOURS,
@@ -67,12 +68,6 @@ from heima_kedro.shapes_cot import (
     render_scene,
 )
 from heima_kedro.stage_training import train_encoder_stage
-
-_LM = rf".*language_model.*\.({'|'.join(_BLOCK_LINEARS)})"
-_SCOPES = {
-    "lm": _LM,
-    "all": rf"({_LM}|.*vision_model.*\.({'|'.join(_BLOCK_LINEARS)}|fc1|fc2)|.*multi_modal_projector)",
-}
 
 
 def load_project(project: Path, names: list[str]) -> tuple[dict, dict]:
@@ -251,21 +246,17 @@ def main() -> None:
         model.requires_grad_(True)
     else:
         tokenizer = loaded["tokenizer"]
-        thinking = sorted(
-            {
-                tokenizer.convert_tokens_to_ids(t)
-                for t in params["data_prep"]["thinking"]["tokens"].values()
-            }
+        tokens = params["data_prep"]["thinking"]["tokens"].values()
+        config = encoder_lora_config(
+            settings=LoraSettings(r=args.r, alpha=2 * args.r),
+            thinking_token_ids=[tokenizer.convert_tokens_to_ids(token) for token in tokens],
         )
-        model = get_peft_model(
-            model,
-            LoraConfig(
-                r=args.r,
-                lora_alpha=2 * args.r,
-                target_modules=_SCOPES[args.scope],
-                trainable_token_indices={"embed_tokens": thinking, "lm_head": thinking},
-            ),
-        )
+        if args.scope == "all":
+            vision = (
+                r".*vision_model.*\.(q_proj|k_proj|v_proj|o_proj|fc1|fc2)|.*multi_modal_projector"
+            )
+            config = dataclasses.replace(config, target_modules=f"{config.target_modules}|{vision}")
+        model = get_peft_model(model, config)
     stage_3 = copy.deepcopy(params["encoder_training"]["stage_3"])
     stage_3.pop("checkpoint", None)
     stage_3["train"].update(max_steps=args.steps, lr=args.lr, batch_size=args.batch_size)
