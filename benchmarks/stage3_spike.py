@@ -187,8 +187,13 @@ def main() -> None:
     parser.add_argument(
         "--probe", action="store_true", help="probe the stage-0 image states instead of training"
     )
-    parser.add_argument("--scope", choices=("lm", "all", "full"), default="lm")
-    parser.add_argument("--steps", type=int, default=960)
+    parser.add_argument(
+        "--scope",
+        choices=("lm", "all", "full"),
+        default="lm",
+        help="what stage 3 trains: LoRA on the language model, LoRA also on the vision side, every weight",
+    )
+    parser.add_argument("--steps", type=int, default=960, help="stage-3 steps")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--r", type=int, default=16, help="LoRA rank (alpha = 2r)")
