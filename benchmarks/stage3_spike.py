@@ -64,12 +64,14 @@ from heima_kedro.models.generation import conclusion_accuracy
 from heima_kedro.shapes_cot import (
     COLOURS,
     GRID,
+    QUESTION_TYPES,
     SHAPES,
     ShapesCoTConfig,
     make_example,
     render_scene,
 )
 from heima_kedro.stage_training import train_encoder_stage
+from heima_kedro.thinking import thinking_token_ids
 
 
 def load_project(project: Path, names: list[str]) -> tuple[dict, dict]:
@@ -210,6 +212,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/stage3_spike.json"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    wanted_kinds = set(args.kinds.split(",")) if args.kinds else set()
+    if unknown := wanted_kinds - set(QUESTION_TYPES):
+        parser.error(
+            f"--kinds: unknown question types {sorted(unknown)}; known: {', '.join(QUESTION_TYPES)}"
+        )
 
     names = [
         "cot_model",
@@ -243,20 +250,17 @@ def main() -> None:
         train_pairs = pd.concat([train_pairs, more]).reset_index(drop=True)
 
     stage_3_pairs = train_pairs
-    if args.kinds:
-        wanted = set(args.kinds.split(","))
+    if wanted_kinds:
         kinds = question_kinds(pairs=train_pairs, config=shapes_config(params))
-        stage_3_pairs = train_pairs[[kind in wanted for kind in kinds]].reset_index(drop=True)
+        stage_3_pairs = train_pairs[[kind in wanted_kinds for kind in kinds]].reset_index(drop=True)
 
     torch.manual_seed(0)
     if args.scope == "full":
         model.requires_grad_(True)
     else:
-        tokenizer = loaded["tokenizer"]
-        tokens = params["data_prep"]["thinking"]["tokens"].values()
+        ids = thinking_token_ids(loaded["tokenizer"], params["data_prep"]["thinking"]["tokens"])
         config = encoder_lora_config(
-            settings=LoraSettings(r=args.r, alpha=2 * args.r),
-            thinking_token_ids=[tokenizer.convert_tokens_to_ids(token) for token in tokens],
+            settings=LoraSettings(r=args.r, alpha=2 * args.r), thinking_token_ids=list(ids.values())
         )
         if args.scope == "all":
             vision = (
