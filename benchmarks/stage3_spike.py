@@ -61,6 +61,7 @@ from heima_kedro.conversations import IMAGE_PLACEHOLDER
 from heima_kedro.encoder_data import answer_pairs
 from heima_kedro.lora import LoraSettings, encoder_lora_config
 from heima_kedro.models.generation import conclusion_accuracy
+from heima_kedro.probes import linear_probe
 from heima_kedro.shapes_cot import (
     COLOURS,
     GRID,
@@ -136,28 +137,13 @@ def probe(
     fit = int(0.8 * len(scenes))
 
     def score(x: np.ndarray, y: np.ndarray, fit_rows: np.ndarray, test_rows: np.ndarray) -> float:
-        """Test accuracy of a multinomial logistic regression (standardised inputs, L-BFGS)."""
-        x = torch.from_numpy(x).float()
-        x = (x - x[fit_rows].mean(0)) / (x[fit_rows].std(0) + 1e-6)
-        y = torch.from_numpy(y).long()
-        classes = torch.unique(y[fit_rows])
-        target = torch.searchsorted(classes, y.clamp(min=int(classes[0]), max=int(classes[-1])))
-        linear = torch.nn.Linear(x.shape[1], len(classes))
-        optimiser = torch.optim.LBFGS(
-            linear.parameters(), max_iter=500, line_search_fn="strong_wolfe"
+        result = linear_probe(
+            fit_states=x[fit_rows],
+            fit_labels=list(y[fit_rows]),
+            test_states=x[test_rows],
+            test_labels=list(y[test_rows]),
         )
-
-        def closure() -> torch.Tensor:
-            optimiser.zero_grad()
-            loss = torch.nn.functional.cross_entropy(linear(x[fit_rows]), target[fit_rows])
-            loss = loss + 1e-4 * linear.weight.square().sum()
-            loss.backward()
-            return loss
-
-        optimiser.step(closure)
-        with torch.no_grad():
-            predicted = classes[linear(x[test_rows]).argmax(1)]
-        return round(float((predicted == y[test_rows]).float().mean()), 3)
+        return round(result.accuracy, 3)
 
     # Mllama puts the class token first, so cell j's state is token j + 1.
     per_cell = states[:, 1 : cells + 1].reshape(-1, states.shape[-1])
@@ -195,6 +181,12 @@ def main() -> None:
         default="lm",
         help="what stage 3 trains: LoRA on the language model, LoRA also on the vision side, every weight",
     )
+    parser.add_argument(
+        "--start",
+        choices=("stage_2", "stage_0", "init"),
+        default="stage_2",
+        help="stage 3 starts from the merged stage-2 model, the stage-0 model or the untrained one",
+    )
     parser.add_argument("--steps", type=int, default=960, help="stage-3 steps")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=16)
@@ -208,6 +200,12 @@ def main() -> None:
         "--kinds",
         help="train stage 3 on these question types only (comma-separated, e.g. count_colour)",
     )
+    parser.add_argument(
+        "--eval-train",
+        type=int,
+        default=0,
+        help="also score this many of stage 3's own training pairs (does it fit what it saw?)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("/tmp/stage3_spike.json"))
     args = parser.parse_args()
@@ -218,15 +216,12 @@ def main() -> None:
             f"--kinds: unknown question types {sorted(unknown)}; known: {', '.join(QUESTION_TYPES)}"
         )
 
-    names = [
-        "cot_model",
-        "processor",
-        "tokenizer",
-        "stage_2.adapter",
-        "train_pairs",
-        "test_pairs",
-        "encoder_images",
-    ]
+    names = ["processor", "tokenizer", "train_pairs", "test_pairs", "encoder_images"]
+    names += {
+        "stage_2": ["cot_model", "stage_2.adapter"],
+        "stage_0": ["cot_model"],
+        "init": ["encoder_init"],
+    }["stage_0" if args.probe else args.start]
     loaded, params = load_project(args.project, names)
     if args.probe:
         result = probe(
@@ -236,7 +231,13 @@ def main() -> None:
         args.out.write_text(json.dumps({"probe": result}, indent=1))
         return
 
-    model = loaded["stage_2.adapter"].apply_to(loaded["cot_model"]).merge_and_unload()
+    model = {
+        "stage_2": lambda: (
+            loaded["stage_2.adapter"].apply_to(loaded["cot_model"]).merge_and_unload()
+        ),
+        "stage_0": lambda: loaded["cot_model"],
+        "init": lambda: loaded["encoder_init"],
+    }[args.start]()
     train_pairs, test_pairs, images = (
         loaded["train_pairs"],
         loaded["test_pairs"],
@@ -290,36 +291,46 @@ def main() -> None:
         stage=stage_4,
     )
 
-    pairs, predictions = answer_pairs(
-        model=model.eval(),
-        processor=loaded["processor"],
-        pairs=test_pairs,
-        images=images,
-        evaluation=params["encoder_training"]["evaluation"],
-    )
-    hits = defaultdict(list)
-    for kind, prediction, reference in zip(
-        question_kinds(pairs=pairs, config=shapes_config(params)),
-        predictions,
-        pairs["conclusion"],
-        strict=True,
-    ):
-        hits[kind].append(conclusion_accuracy(predictions=[prediction], references=[reference]))
+    def score(scored: pd.DataFrame) -> tuple[float, dict[str, float]]:
+        """Conclusion accuracy overall and per question type."""
+        pairs, predictions = answer_pairs(
+            model=model.eval(),
+            processor=loaded["processor"],
+            pairs=scored,
+            images=images,
+            evaluation=params["encoder_training"]["evaluation"],
+        )
+        hits = defaultdict(list)
+        for kind, prediction, reference in zip(
+            question_kinds(pairs=pairs, config=shapes_config(params)),
+            predictions,
+            pairs["conclusion"],
+            strict=True,
+        ):
+            hits[kind].append(conclusion_accuracy(predictions=[prediction], references=[reference]))
+        accuracy = conclusion_accuracy(
+            predictions=predictions, references=list(pairs["conclusion"])
+        )
+        return accuracy, {kind: round(sum(h) / len(h), 3) for kind, h in sorted(hits.items())}
+
+    accuracy, per_type = score(test_pairs)
     report = {
         "args": {k: str(v) for k, v in vars(args).items()},
         "stage_3_pairs": len(stage_3_pairs),
-        "accuracy": conclusion_accuracy(
-            predictions=predictions, references=list(pairs["conclusion"])
-        ),
-        "per_type": {kind: round(sum(h) / len(h), 3) for kind, h in sorted(hits.items())},
+        "accuracy": accuracy,
+        "per_type": per_type,
         "stage_3_seconds": round(stage_3_seconds, 1),
         "stage_3_final_loss": round(float(np.mean(result_3.losses[-20:])), 4),
     }
+    if args.eval_train:
+        seen = stage_3_pairs.sample(n=min(args.eval_train, len(stage_3_pairs)), random_state=0)
+        report["train_accuracy"], report["train_per_type"] = score(seen)
+        print("per type on stage-3 training pairs:", report["train_per_type"])
     args.out.write_text(json.dumps(report, indent=1))
     print(
-        f"accuracy {report['accuracy']:.3f} on {len(pairs)} test pairs; stage 3 {stage_3_seconds:.0f} s"
+        f"accuracy {accuracy:.3f} on {len(test_pairs)} test pairs; stage 3 {stage_3_seconds:.0f} s"
     )
-    print("per type:", report["per_type"])
+    print("per type:", per_type)
 
 
 if __name__ == "__main__":
