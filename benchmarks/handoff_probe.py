@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import time
 from pathlib import Path
 
@@ -50,8 +49,9 @@ from heima_kedro.handoff import collect_thinking_states
 from heima_kedro.metrics import Scorer
 from heima_kedro.models.batching import pad_token_id
 from heima_kedro.probes import linear_probe
-from heima_kedro.shapes_cot import GRID, ShapesCoTConfig, make_example, write_caption
+from heima_kedro.shapes_cot import GRID, ShapesCoTConfig, example_for_image, write_caption
 from heima_kedro.thinking import thinking_token_ids
+from stage3_spike import shapes_config
 
 CELL_LABELS = ("cell_colour", "cell_shape", "cell_object")
 
@@ -60,7 +60,7 @@ def cell_labels(*, pairs: pd.DataFrame, config: ShapesCoTConfig) -> dict[str, np
     """Per pair and grid cell, what is there: its colour, its shape and both ("" when empty)."""
     labels = {name: np.full((len(pairs), GRID * GRID), "", dtype=object) for name in CELL_LABELS}
     for row, image in enumerate(pairs["image"]):
-        example = make_example(config=config, index=int(re.search(r"(\d+)\.png$", image).group(1)))
+        example = example_for_image(config=config, image=image)
         for obj in example.scene.objects:
             cell = obj.row * GRID + obj.column
             labels["cell_colour"][row, cell] = obj.colour
@@ -74,10 +74,7 @@ def caption_ceiling(*, pairs: pd.DataFrame, config: ShapesCoTConfig) -> dict[str
     wording (what a decoder that knows the scene exactly could write, since the wording is a
     random draw) and against one of another image's scene (what it could write from another
     pair's state, like the shuffled control)."""
-    scenes = [
-        make_example(config=config, index=int(re.search(r"(\d+)\.png$", image).group(1))).scene
-        for image in pairs["image"]
-    ]
+    scenes = [example_for_image(config=config, image=image).scene for image in pairs["image"]]
     images = list(pairs["image"])
     same, other = [], []
     for i, scene in enumerate(scenes):
@@ -115,9 +112,7 @@ def main() -> None:
         images = dict(catalog.load("encoder_images"))
         splits = {"train": catalog.load("train_pairs"), "test": catalog.load("test_pairs")}
     token_ids = thinking_token_ids(processor.tokenizer, params["data_prep"]["thinking"]["tokens"])
-    config = ShapesCoTConfig(
-        **{k: v for k, v in params["synthetic_data"].items() if k != "enabled"}
-    )
+    config = shapes_config(params)
 
     started = time.perf_counter()
     states = {}

@@ -59,7 +59,6 @@ import argparse
 import copy
 import dataclasses
 import json
-import re
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -82,6 +81,7 @@ from heima_kedro.shapes_cot import (
     QUESTION_TYPES,
     SHAPES,
     ShapesCoTConfig,
+    example_for_image,
     make_example,
     render_scene,
 )
@@ -112,7 +112,7 @@ def question_kinds(*, pairs: pd.DataFrame, config: ShapesCoTConfig) -> list[str]
     """Each pair's ShapesCoT question type, rebuilt from its record's seed."""
     kinds = {}
     for image in set(pairs["image"]):
-        example = make_example(config=config, index=int(re.search(r"(\d+)\.png$", image).group(1)))
+        example = example_for_image(config=config, image=image)
         for question, (text, _) in zip(example.questions, example.pairs, strict=True):
             kinds[(image, text)] = question.kind
     return [

@@ -20,6 +20,7 @@ from heima_kedro.shapes_cot import (
     SceneObject,
     ShapesCoTConfig,
     answer_question,
+    example_for_image,
     generate_shapes_cot,
     make_example,
     position_name,
@@ -290,3 +291,13 @@ def test_invalid_config_names_the_field(changes, field):
     with pytest.raises(ValueError, match=rf"ShapesCoTConfig\.{field} "):
         ShapesCoTConfig(**changes)
 
+
+
+def test_example_for_image_rebuilds_the_record_of_a_records_image_path() -> None:
+    records, _ = generate_shapes_cot(config=SMALL)
+    for record in records[:20]:
+        example = example_for_image(config=SMALL, image=record["image"])
+        assert example.record == record
+    assert example_for_image(config=SMALL, image="/data/images/shapes/000007.png").index == 7
+    with pytest.raises(ValueError, match="not a ShapesCoT image path"):
+        example_for_image(config=SMALL, image="chartqa/train/png/two_col_1.png")

@@ -20,6 +20,7 @@ corner pixels, and a tiny Mllama never learnt to tell them apart: it named shape
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -826,6 +827,15 @@ def make_example(*, config: ShapesCoTConfig, index: int) -> ShapesExample:
     questions = tuple(sample_question(rng, scene, kind) for kind in kinds)
     pairs = tuple((write_question(rng, q), write_answer(rng, scene, q)) for q in questions)
     return ShapesExample(index=index, scene=scene, questions=questions, pairs=pairs)
+
+
+def example_for_image(*, config: ShapesCoTConfig, image: str) -> ShapesExample:
+    """The record whose image is ``image`` (a record's ``image`` field, e.g.
+    ``shapes/000042.png``), rebuilt from its seed: how an evaluation recovers a pair's scene."""
+    match = re.fullmatch(r"(?:.*/)?shapes/(\d+)\.png", image)
+    if match is None:
+        raise ValueError(f"'{image}' is not a ShapesCoT image path (shapes/NNNNNN.png)")
+    return make_example(config=config, index=int(match.group(1)))
 
 
 def generate_shapes_cot(*, config: ShapesCoTConfig) -> tuple[list[dict], dict[str, Image.Image]]:
