@@ -48,7 +48,7 @@ from heima_kedro.encoder_data import EncoderSamples
 from heima_kedro.handoff import collect_thinking_states
 from heima_kedro.metrics import Scorer
 from heima_kedro.models.batching import pad_token_id
-from heima_kedro.probes import linear_probe
+from heima_kedro.probes import ProbeScore, linear_probe
 from heima_kedro.shapes_cot import GRID, ShapesCoTConfig, example_for_image, write_caption
 from heima_kedro.thinking import thinking_token_ids
 from stage3_spike import shapes_config
@@ -124,15 +124,14 @@ def main() -> None:
             target="compress_all",
             max_length=params["decoder_training"]["encoder"]["max_length"],
         )
-        with torch.no_grad():
-            collected = collect_thinking_states(
-                encoder=encoder,
-                samples=samples,
-                pad_token_id=pad_token_id(processor.tokenizer),
-                token_ids=token_ids,
-                batch_size=args.batch_size,
-                device=torch.device("cpu"),
-            )
+        collected = collect_thinking_states(
+            encoder=encoder,
+            samples=samples,
+            pad_token_id=pad_token_id(processor.tokenizer),
+            token_ids=token_ids,
+            batch_size=args.batch_size,
+            device=torch.device("cpu"),
+        )
         # The first thinking token of each stage (the default has one per stage).
         states[split] = {
             stage: torch.stack([s[0] for s in per_pair]).numpy()
@@ -151,7 +150,7 @@ def main() -> None:
     report["test_pairs"] = len(splits["test"])
     for stage in token_ids:
         fit, test = states["train"][stage], states["test"][stage]
-        report[stage] = {}
+        scores = {}
         for name in CELL_LABELS:
             per_cell = [
                 linear_probe(
@@ -162,21 +161,21 @@ def main() -> None:
                 )
                 for i in range(GRID * GRID)
             ]
-            report[stage][name] = {
-                "accuracy": round(float(np.mean([p.accuracy for p in per_cell])), 3),
-                "majority": round(float(np.mean([p.majority for p in per_cell])), 3),
-            }
+            scores[name] = ProbeScore(
+                accuracy=float(np.mean([p.accuracy for p in per_cell])),
+                majority=float(np.mean([p.majority for p in per_cell])),
+            )
         for name in ("objects", "conclusion"):
-            score = linear_probe(
+            scores[name] = linear_probe(
                 fit_states=fit,
                 fit_labels=labels["train"][name],
                 test_states=test,
                 test_labels=labels["test"][name],
             )
-            report[stage][name] = {
-                "accuracy": round(score.accuracy, 3),
-                "majority": round(score.majority, 3),
-            }
+        report[stage] = {
+            name: {"accuracy": round(score.accuracy, 3), "majority": round(score.majority, 3)}
+            for name, score in scores.items()
+        }
     report["caption_rouge_l_ceiling"] = caption_ceiling(pairs=splits["test"], config=config)
     report["seconds"] = round(time.perf_counter() - started, 1)
     args.out.write_text(json.dumps(report, indent=1))
@@ -187,7 +186,7 @@ def main() -> None:
     ceiling = report["caption_rouge_l_ceiling"]
     print(
         f"caption ROUGE-L, true scene in another wording {ceiling['same_scene']:.3f}, "
-        f"another pair's scene {ceiling['other_scene']:.3f}"
+        f"another image's scene {ceiling['other_scene']:.3f}"
     )
     print(f"{report['seconds']:.0f} s; wrote {args.out}")
 
