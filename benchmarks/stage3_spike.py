@@ -212,6 +212,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--r", type=int, default=16, help="LoRA rank (alpha = 2r)")
+    parser.add_argument("--weight-decay", type=float, help="stage 3's (default: the project's)")
+    parser.add_argument("--min-lr-ratio", type=float, help="stage 3's (default: the project's)")
     parser.add_argument(
         "--extra-project",
         type=Path,
@@ -226,6 +228,12 @@ def main() -> None:
         type=int,
         default=0,
         help="also score this many of stage 3's own training pairs (does it fit what it saw?)",
+    )
+    parser.add_argument(
+        "--reasoning-tokens",
+        type=int,
+        default=1,
+        help="thinking tokens in place of the reasoning in stages 3 and 4 (pause tokens)",
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("/tmp/stage3_spike.json"))
@@ -264,6 +272,12 @@ def main() -> None:
         images.update(extra["encoder_images"])
         train_pairs = pd.concat([train_pairs, more]).reset_index(drop=True)
 
+    if args.reasoning_tokens > 1:
+        token = params["data_prep"]["thinking"]["tokens"]["reasoning"]
+        repeated = token * args.reasoning_tokens  # as data_prep: no separator
+        train_pairs = train_pairs.assign(
+            compress_all=train_pairs["compress_all"].str.replace(token, repeated, regex=False)
+        )
     stage_3_pairs = train_pairs
     if wanted_kinds:
         kinds = question_kinds(pairs=train_pairs, config=shapes_config(params))
@@ -286,6 +300,9 @@ def main() -> None:
     stage_3 = copy.deepcopy(params["encoder_training"]["stage_3"])
     stage_3.pop("checkpoint", None)
     stage_3["train"].update(max_steps=args.steps, lr=args.lr, batch_size=args.batch_size)
+    for name in ("weight_decay", "min_lr_ratio"):
+        if getattr(args, name) is not None:
+            stage_3["train"][name] = getattr(args, name)
     stage_4 = copy.deepcopy(params["encoder_training"]["stage_4"])
     stage_4.pop("checkpoint", None)
     started = time.perf_counter()
@@ -300,7 +317,7 @@ def main() -> None:
     train_encoder_stage(
         model=model,
         processor=loaded["processor"],
-        pairs=loaded["train_pairs"],
+        pairs=train_pairs.head(len(loaded["train_pairs"])),
         images=images,
         stage=stage_4,
     )
