@@ -38,6 +38,11 @@ its pipeline Heima Encoder 0.675 on the 378 test pairs):
   0.47, 0.57, 0.63). On the 1,307 such pairs of the kept project at 960 steps it scores 0.73,
   0.61, 0.64 on its own training pairs (test 0.49, 0.45, 0.50): the low training loss (0.027) is
   mostly the answer's fixed tokens, not a memorised count.
+- The switch needs samples, not steps, and none of these brings it sooner (counting only, 5,545
+  pairs; 0.42, 0.53, 0.46 at 2,000 steps of batch 16): weight decay 1.0 (0.38, 0.50, 0.44) or
+  0.1 (0.44, 0.48, 0.46), four thinking tokens for the reasoning instead of one, as pause tokens
+  (``--reasoning-tokens 4``: 0.38, 0.57, 0.48), batch 8 or 4 for 3,000 steps (0.42, 0.45, 0.46;
+  0.36, 0.52, 0.46, where batch 16 has switched on: 0.73, 0.69, 0.70).
 - From the untrained model (``--start init``, every weight, 2,000 steps, direct answers only,
   15,557 pairs) the same three types stay at a constant answer while the total count (0.79) and
   the colour of a named shape (0.64) are learnt. Not changed at 2,000 steps by: conclusions that
