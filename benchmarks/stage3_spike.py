@@ -218,7 +218,6 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--r", type=int, default=16, help="LoRA rank (alpha = 2r)")
     parser.add_argument("--weight-decay", type=float, help="stage 3's (default: the project's)")
-    parser.add_argument("--min-lr-ratio", type=float, help="stage 3's (default: the project's)")
     parser.add_argument(
         "--extra-project",
         type=Path,
@@ -305,9 +304,8 @@ def main() -> None:
     stage_3 = copy.deepcopy(params["encoder_training"]["stage_3"])
     stage_3.pop("checkpoint", None)
     stage_3["train"].update(max_steps=args.steps, lr=args.lr, batch_size=args.batch_size)
-    for name in ("weight_decay", "min_lr_ratio"):
-        if getattr(args, name) is not None:
-            stage_3["train"][name] = getattr(args, name)
+    if args.weight_decay is not None:
+        stage_3["train"]["weight_decay"] = args.weight_decay
     stage_4 = copy.deepcopy(params["encoder_training"]["stage_4"])
     stage_4.pop("checkpoint", None)
     started = time.perf_counter()
@@ -322,7 +320,7 @@ def main() -> None:
     train_encoder_stage(
         model=model,
         processor=loaded["processor"],
-        pairs=train_pairs.head(len(loaded["train_pairs"])),
+        pairs=train_pairs.head(len(loaded["train_pairs"])),  # the project's own pairs come first
         images=images,
         stage=stage_4,
     )
