@@ -42,7 +42,8 @@ its pipeline Heima Encoder 0.675 on the 378 test pairs):
   pairs; 0.42, 0.53, 0.46 at 2,000 steps of batch 16): weight decay 1.0 (0.38, 0.50, 0.44) or
   0.1 (0.44, 0.48, 0.46), four thinking tokens for the reasoning instead of one, as pause tokens
   (``--reasoning-tokens 4``: 0.38, 0.57, 0.48), batch 8 or 4 for 3,000 steps (0.42, 0.45, 0.46;
-  0.36, 0.52, 0.46, where batch 16 has switched on: 0.73, 0.69, 0.70).
+  0.36, 0.52, 0.46, where batch 16 has switched on: 0.73, 0.69, 0.70); batch 32 for 1,500 steps,
+  as many samples as batch 16 for 3,000, partly has (0.56, 0.68, 0.63).
 - From the untrained model (``--start init``, every weight, 2,000 steps, direct answers only,
   15,557 pairs) the same three types stay at a constant answer while the total count (0.79) and
   the colour of a named shape (0.64) are learnt. Not changed at 2,000 steps by: conclusions that

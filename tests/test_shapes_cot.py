@@ -292,7 +292,6 @@ def test_invalid_config_names_the_field(changes, field):
         ShapesCoTConfig(**changes)
 
 
-
 def test_example_for_image_rebuilds_the_record_of_a_records_image_path() -> None:
     records, _ = generate_shapes_cot(config=SMALL)
     for record in records[:20]:
