@@ -11,7 +11,7 @@ import torch
 from transformers import MllamaProcessor
 
 from heima_kedro.encoder_data import EncoderSamples, ImageLoaders
-from heima_kedro.models.checkpoints import CheckpointConfig, fingerprint
+from heima_kedro.models.checkpoints import CheckpointConfig, fingerprint, texts_digest
 from heima_kedro.models.training import TrainConfig, TrainResult, train
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,8 @@ def train_encoder_stage(
             directory=Path(stage["checkpoint"]["directory"]),
             every=stage["checkpoint"]["every"],
             fingerprint=fingerprint(
-                stage["target"], stage["max_length"], stage["train"], list(pairs["pair_id"]), model=model
+                stage["target"], stage["max_length"], stage["train"], list(pairs["pair_id"]),
+                texts_digest(pairs["image"], pairs["question"], pairs[stage["target"]]), model=model,
             ),
         )
     result = train(

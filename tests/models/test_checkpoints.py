@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from heima_kedro.models.batching import encode_encoder_sample
-from heima_kedro.models.checkpoints import CheckpointConfig, fingerprint, save_checkpoint
+from heima_kedro.models.checkpoints import (
+    CheckpointConfig,
+    fingerprint,
+    save_checkpoint,
+    texts_digest,
+)
 from heima_kedro.models.factory import build_tiny_encoder
 from heima_kedro.models.training import TrainConfig, train
 
@@ -58,6 +63,14 @@ def test_checkpoint_of_another_run_is_not_resumed(tmp_path, tokenizer, encoder_c
     _, result = _run(tokenizer, encoder_config, samples,
                      checkpoint=CheckpointConfig(directory=tmp_path, every=2, fingerprint="run-b"))
     assert result.losses == expected.losses  # trained from the start, not from run-a's step 4
+
+
+def test_texts_digest_sees_every_text_and_where_texts_and_columns_end():
+    base = texts_digest(["a b", "c"], ["d"])
+    assert base == texts_digest(["a b", "c"], ["d"])
+    assert base != texts_digest(["a b", "x"], ["d"])
+    assert base != texts_digest(["a", "b c"], ["d"])
+    assert base != texts_digest(["a b"], ["c", "d"])
 
 
 def test_fingerprint_sees_weights_config_and_data(tokenizer, encoder_config):

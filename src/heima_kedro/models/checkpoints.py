@@ -13,6 +13,7 @@ import hashlib
 import json
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,18 @@ def fingerprint(*parts: Any, model: torch.nn.Module | None = None) -> str:
             sample = flat[:: max(1, flat.numel() // 1024)].to(torch.float64).cpu()
             digest.update(f"{name}{tuple(tensor.shape)}".encode())
             digest.update(sample.numpy().tobytes())
+    return digest.hexdigest()[:32]
+
+
+def texts_digest(*columns: Iterable[str]) -> str:
+    """A digest of training texts, for a fingerprint: the same pair ids with other texts (data
+    rebuilt with other thinking tokens or an edited source) must not resume an old run."""
+    digest = hashlib.sha256()
+    for column in columns:
+        for text in column:
+            digest.update(str(text).encode())
+            digest.update(b"\0")
+        digest.update(b"\1")
     return digest.hexdigest()[:32]
 
 

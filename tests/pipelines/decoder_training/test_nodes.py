@@ -1,5 +1,6 @@
 """The decoder training node on its own: it learns, returns the projection beside the adapter,
-resumes a finished run from its checkpoint, and leaves torch's thread count as it found it."""
+resumes a finished run from its checkpoint (never one of other texts), and leaves torch's
+thread count as it found it."""
 
 import pandas as pd
 import pytest
@@ -34,8 +35,9 @@ def inputs():
     return pairs, {"caption": states}, tokenizer
 
 
-def _run(inputs, tmp_path, *, steps: int):
-    pairs, states, tokenizer = inputs
+def _run(inputs, tmp_path, *, steps: int, pairs: pd.DataFrame | None = None):
+    own_pairs, states, tokenizer = inputs
+    pairs = own_pairs if pairs is None else pairs
     decoder_base = build_tiny_decoder(
         config=TinyDecoderConfig(hidden_size=32, layers=2, heads=2, kv_heads=1, intermediate_size=64), tokenizer=tokenizer
     )
@@ -60,3 +62,15 @@ def test_decoder_node_learns_and_resumes_a_finished_run(inputs, tmp_path, caplog
     assert "Resuming from the checkpoint of step 20/20" in caplog.text
     assert again == history
     assert torch.equal(resumed.extra["projection.weight"], adapter.extra["projection.weight"])
+
+
+def test_decoder_node_does_not_resume_a_run_of_other_texts(inputs, tmp_path, caplog):
+    """Data rebuilt with the same pair ids but other stage texts must train afresh, not hand back
+    the finished run of the old texts."""
+    _, history = _run(inputs, tmp_path, steps=10)
+    pairs = inputs[0].copy()
+    pairs["decoder_caption_assistant"] = pairs["decoder_caption_assistant"].str.replace("square", "triangle")
+    with caplog.at_level("INFO", logger="heima_kedro.models.training"):
+        _, again = _run(inputs, tmp_path, steps=10, pairs=pairs)
+    assert "Resuming" not in caplog.text
+    assert len(again["loss"]) == 10 and again != history

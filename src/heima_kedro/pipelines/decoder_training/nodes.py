@@ -35,7 +35,7 @@ from heima_kedro.handoff import (
 )
 from heima_kedro.lora import LoraSettings, decoder_lora_config
 from heima_kedro.models.batching import pad_token_id
-from heima_kedro.models.checkpoints import CheckpointConfig, fingerprint
+from heima_kedro.models.checkpoints import CheckpointConfig, fingerprint, texts_digest
 from heima_kedro.models.training import TrainConfig, train
 from heima_kedro.plots import plot_loss_curves
 from heima_kedro.stage_training import MetricsHistory, metrics_history
@@ -136,7 +136,9 @@ def _checkpoint(
         every=decoder["checkpoint"]["every"],
         fingerprint=fingerprint(
             decoder["stage"], decoder["max_length"], decoder["train"], decoder_lora,
-            list(pairs["pair_id"]), states_digest, model=model,
+            list(pairs["pair_id"]), states_digest,
+            texts_digest(*(pairs[f"decoder_{decoder['stage']}_{turn}"] for turn in ("user", "assistant"))),
+            model=model,
         ),
     )
 
