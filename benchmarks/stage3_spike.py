@@ -339,7 +339,9 @@ def main() -> None:
     stage_4 = copy.deepcopy(params["encoder_training"]["stage_4"])
     stage_4.pop("checkpoint", None)
     started = time.perf_counter()
-    amplifier = args.grokfast and register_optimizer_step_pre_hook(slow_gradient_amplifier(args.grokfast))
+    amplifier = (
+        register_optimizer_step_pre_hook(slow_gradient_amplifier(args.grokfast)) if args.grokfast else None
+    )
     result_3 = train_encoder_stage(
         model=model,
         processor=loaded["processor"],

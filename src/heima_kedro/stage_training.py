@@ -39,8 +39,9 @@ def train_encoder_stage(
             directory=Path(stage["checkpoint"]["directory"]),
             every=stage["checkpoint"]["every"],
             fingerprint=fingerprint(
-                stage["target"], stage["max_length"], stage["train"], list(pairs["pair_id"]),
-                texts_digest(pairs["image"], pairs["question"], pairs[stage["target"]]), model=model,
+                stage["target"], stage["max_length"], stage["train"],
+                texts_digest(pairs["pair_id"], pairs["image"], pairs["question"], pairs[stage["target"]]),
+                model=model,
             ),
         )
     result = train(

@@ -54,8 +54,9 @@ def fingerprint(*parts: Any, model: torch.nn.Module | None = None) -> str:
 
 
 def texts_digest(*columns: Iterable[str]) -> str:
-    """A digest of training texts, for a fingerprint: the same pair ids with other texts (data
-    rebuilt with other thinking tokens or an edited source) must not resume an old run."""
+    """A digest of training texts (pair ids among them), for a fingerprint: the same pair ids
+    with other texts (data rebuilt with other thinking tokens or an edited source) must not
+    resume an old run."""
     digest = hashlib.sha256()
     for column in columns:
         for text in column:

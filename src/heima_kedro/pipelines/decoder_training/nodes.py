@@ -136,8 +136,8 @@ def _checkpoint(
         every=decoder["checkpoint"]["every"],
         fingerprint=fingerprint(
             decoder["stage"], decoder["max_length"], decoder["train"], decoder_lora,
-            list(pairs["pair_id"]), states_digest,
-            texts_digest(*(pairs[f"decoder_{decoder['stage']}_{turn}"] for turn in ("user", "assistant"))),
+            states_digest,
+            texts_digest(pairs["pair_id"], *(pairs[f"decoder_{decoder['stage']}_{turn}"] for turn in ("user", "assistant"))),
             model=model,
         ),
     )
