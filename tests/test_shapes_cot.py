@@ -285,11 +285,44 @@ def test_object_counts_respect_the_config():
         ({"seed": -1}, "seed"),
         ({"seed": 1.5}, "seed"),
         ({"n_records": True}, "n_records"),
+        ({"wording": "random"}, "wording"),
     ],
 )
 def test_invalid_config_names_the_field(changes, field):
     with pytest.raises(ValueError, match=rf"ShapesCoTConfig\.{field} "):
         ShapesCoTConfig(**changes)
+
+
+def test_fixed_wording_keeps_scenes_and_questions_and_makes_each_stage_a_function_of_them():
+    drawn = [make_example(config=SMALL, index=i) for i in range(200)]
+    fixed_config = ShapesCoTConfig(n_records=300, seed=3, wording="fixed")
+    fixed = [make_example(config=fixed_config, index=i) for i in range(200)]
+    stage_texts = {}
+    for d, f in zip(drawn, fixed, strict=True):
+        assert (d.scene, d.questions) == (f.scene, f.questions)
+        for (d_question, d_answer), (f_question, f_answer), question in zip(
+            d.pairs, f.pairs, d.questions, strict=True
+        ):
+            assert d_question == f_question  # the question wording stays drawn
+            d_stages, f_stages = parse_stages(d_answer), parse_stages(f_answer)
+            assert d_stages["conclusion"].text == f_stages["conclusion"].text
+            # What each stage may depend on: the question, the scene, or both.
+            inputs = {"summary": question, "caption": f.scene, "reasoning": (f.scene, question)}
+            for stage, given in inputs.items():
+                stage_texts.setdefault(("fixed", stage, given), set()).add(f_stages[stage].text)
+                stage_texts.setdefault(("drawn", stage, given), set()).add(d_stages[stage].text)
+    fixed_sets = [texts for key, texts in stage_texts.items() if key[0] == "fixed"]
+    drawn_sets = [texts for key, texts in stage_texts.items() if key[0] == "drawn"]
+    assert all(len(texts) == 1 for texts in fixed_sets)
+    # Summaries repeat per question, so the drawn wording must show more than one of them.
+    assert any(len(texts) > 1 for texts in drawn_sets)
+    # Scenes hardly repeat: every caption's opening sentence (scene-free) tests the caption.
+    openings = {
+        wording: {parse_stages(a)["caption"].text.split(".")[0] for e in data for _, a in e.pairs}
+        for wording, data in (("drawn", drawn), ("fixed", fixed))
+    }
+    assert len(openings["fixed"]) == 1 and len(openings["drawn"]) > 1
+    assert sum(d.pairs != f.pairs for d, f in zip(drawn, fixed, strict=True)) > 150
 
 
 def test_example_for_image_rebuilds_the_record_of_a_records_image_path() -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 
 from PIL import Image, ImageDraw
@@ -68,6 +68,7 @@ GRID = 3
 LARGE_RADIUS = 0.45
 SMALL_RADIUS = 0.3
 MIN_IMAGE_SIZE = 32
+WORDINGS: tuple[str, ...] = ("drawn", "fixed")
 NUMBER_WORDS: tuple[str, ...] = (
     "zero",
     "one",
@@ -99,11 +100,19 @@ class ShapesCoTConfig:
     max_objects: int = 4
     jitter_px: int = 0
     seed: int = 0
+    #: "drawn": each answer sentence's wording is a seeded draw from its templates; "fixed":
+    #: always the first template, so a stage's text is a function of scene and question alone
+    #: (same scenes and questions as "drawn": the draws are still made).
+    wording: str = "drawn"
 
     def __post_init__(self) -> None:
+        if self.wording not in WORDINGS:
+            raise ValueError(
+                f"ShapesCoTConfig.wording must be one of {WORDINGS}, got {self.wording!r}"
+            )
         for field in fields(self):
             value = getattr(self, field.name)
-            if not isinstance(value, int) or isinstance(value, bool):
+            if field.name != "wording" and (not isinstance(value, int) or isinstance(value, bool)):
                 raise ValueError(f"ShapesCoTConfig.{field.name} must be an int, got {value!r}")
         bounds = {
             "n_records": (1, None),
@@ -815,6 +824,19 @@ def write_answer(rng: random.Random, scene: Scene, question: Question) -> str:
 # ---------------------------------------------------------------- generation
 
 
+class _FirstTemplate:
+    """The answer writers' RNG under fixed wording: every draw is still made on the real RNG,
+    so the records' later scene and question draws match the drawn wording's, but the first
+    template is the one used."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self._rng = rng
+
+    def choice(self, options: Sequence[str]) -> str:
+        self._rng.choice(options)
+        return options[0]
+
+
 def make_example(*, config: ShapesCoTConfig, index: int) -> ShapesExample:
     """Record ``index`` from its own RNG, so tests can rebuild any record's scene directly."""
     rng = random.Random(f"shapes_cot:{config.seed}:{index}")
@@ -825,7 +847,8 @@ def make_example(*, config: ShapesCoTConfig, index: int) -> ShapesExample:
         kinds.append(rng.choice(candidates))
         candidates.remove(kinds[-1])
     questions = tuple(sample_question(rng, scene, kind) for kind in kinds)
-    pairs = tuple((write_question(rng, q), write_answer(rng, scene, q)) for q in questions)
+    answer_rng = rng if config.wording == "drawn" else _FirstTemplate(rng)
+    pairs = tuple((write_question(rng, q), write_answer(answer_rng, scene, q)) for q in questions)
     return ShapesExample(index=index, scene=scene, questions=questions, pairs=pairs)
 
 
