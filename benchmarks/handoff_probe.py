@@ -49,7 +49,13 @@ from heima_kedro.handoff import collect_thinking_states
 from heima_kedro.metrics import Scorer
 from heima_kedro.models.batching import pad_token_id
 from heima_kedro.probes import ProbeScore, linear_probe
-from heima_kedro.shapes_cot import GRID, ShapesCoTConfig, example_for_image, write_caption
+from heima_kedro.shapes_cot import (
+    GRID,
+    ShapesCoTConfig,
+    answer_rng,
+    example_for_image,
+    write_caption,
+)
 from heima_kedro.thinking import thinking_token_ids
 from stage3_spike import shapes_config
 
@@ -72,8 +78,8 @@ def cell_labels(*, pairs: pd.DataFrame, config: ShapesCoTConfig) -> dict[str, np
 def caption_ceiling(*, pairs: pd.DataFrame, config: ShapesCoTConfig) -> dict[str, float]:
     """ROUGE-L of each true caption against a caption of the same scene in a freshly drawn
     wording (what a decoder that knows the scene exactly could write, since the wording is a
-    random draw) and against one of another image's scene (what it could write from another
-    pair's state, like the shuffled control)."""
+    random draw; under fixed wording the true caption itself) and against one of another
+    image's scene (what it could write from another pair's state, like the shuffled control)."""
     scenes = [example_for_image(config=config, image=image).scene for image in pairs["image"]]
     images = list(pairs["image"])
     same, other = [], []
@@ -81,8 +87,9 @@ def caption_ceiling(*, pairs: pd.DataFrame, config: ShapesCoTConfig) -> dict[str
         j = (i + len(scenes) // 2) % len(scenes)
         while images[j] == images[i]:  # pairs of one record share its scene
             j = (j + 1) % len(scenes)
-        same.append(write_caption(random.Random(f"ceiling:{i}"), scene))
-        other.append(write_caption(random.Random(f"ceiling:{i}"), scenes[j]))
+        for captions, described in ((same, scene), (other, scenes[j])):  # one wording draw for both
+            wording = answer_rng(random.Random(f"ceiling:{i}"), wording=config.wording)
+            captions.append(write_caption(wording, described))
     scorer = Scorer()
     truth = list(pairs["caption"])
     return {

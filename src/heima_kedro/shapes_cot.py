@@ -837,6 +837,12 @@ class _FirstTemplate:
         return options[0]
 
 
+def answer_rng(rng: random.Random, *, wording: str) -> random.Random | _FirstTemplate:
+    """What the answer writers (``write_summary``/``write_caption``/``write_reasoning``) draw
+    their wording from under ``wording`` ("drawn" or "fixed")."""
+    return rng if wording == "drawn" else _FirstTemplate(rng)
+
+
 def make_example(*, config: ShapesCoTConfig, index: int) -> ShapesExample:
     """Record ``index`` from its own RNG, so tests can rebuild any record's scene directly."""
     rng = random.Random(f"shapes_cot:{config.seed}:{index}")
@@ -847,8 +853,8 @@ def make_example(*, config: ShapesCoTConfig, index: int) -> ShapesExample:
         kinds.append(rng.choice(candidates))
         candidates.remove(kinds[-1])
     questions = tuple(sample_question(rng, scene, kind) for kind in kinds)
-    answer_rng = rng if config.wording == "drawn" else _FirstTemplate(rng)
-    pairs = tuple((write_question(rng, q), write_answer(answer_rng, scene, q)) for q in questions)
+    wording_rng = answer_rng(rng, wording=config.wording)
+    pairs = tuple((write_question(rng, q), write_answer(wording_rng, scene, q)) for q in questions)
     return ShapesExample(index=index, scene=scene, questions=questions, pairs=pairs)
 
 
