@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 from heima_kedro.scratch_project import make_scratch_project
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,18 +39,37 @@ def _report(project: Path, name: str) -> dict:
     return json.loads((latest / name).read_text())
 
 
+def nested_params(text: str) -> dict:
+    """``"a.b=1,c=x"`` (``kedro run --params`` syntax) as ``{"a": {"b": 1}, "c": "x"}``."""
+    params: dict = {}
+    for item in filter(None, text.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"--params: '{item}' is not key=value")
+        *parents, leaf = key.strip().split(".")
+        node = params
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = yaml.safe_load(value)
+    return params
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="run in this folder and keep it (default: a temporary one)")
-    parser.add_argument("--params", help="passed to `kedro run --params` (a variant of the default study)")
+    parser.add_argument("--params", help="a variant of the default study, as `kedro run --params` "
+                        "takes it (e.g. synthetic_data.wording=fixed); written to the project's "
+                        "conf/local/parameters_variant.yml")
     args = parser.parse_args()
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="heima_study_"))
     project = make_scratch_project(source=ROOT, target=workdir / "project")
+    if args.params:  # in the project's conf, so a kept project reruns and probes as the variant
+        variant = project / "conf/local/parameters_variant.yml"
+        variant.write_text(yaml.safe_dump(nested_params(args.params), sort_keys=False))
     try:
         start = time.perf_counter()
         with (workdir / "kedro_run.log").open("w") as log:
-            extra = ["--params", args.params] if args.params else []
-            subprocess.run([str(Path(sys.executable).parent / "kedro"), "run", *extra], cwd=project,
+            subprocess.run([str(Path(sys.executable).parent / "kedro"), "run"], cwd=project,
                            stdout=log, stderr=subprocess.STDOUT, check=True)
         total_s = time.perf_counter() - start
         stage_0 = _report(project, "cot_baseline_evaluation.json")

@@ -192,7 +192,7 @@ def main() -> None:
             print(f"{stage:<10} {name:<11} {score['accuracy']:>6.3f} {score['majority']:>10.3f}")
     ceiling = report["caption_rouge_l_ceiling"]
     print(
-        f"caption ROUGE-L, true scene in another wording {ceiling['same_scene']:.3f}, "
+        f"caption ROUGE-L, true scene ({config.wording} wording) {ceiling['same_scene']:.3f}, "
         f"another image's scene {ceiling['other_scene']:.3f}"
     )
     print(f"{report['seconds']:.0f} s; wrote {args.out}")
