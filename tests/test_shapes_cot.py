@@ -322,7 +322,6 @@ def test_fixed_wording_keeps_scenes_and_questions_and_makes_each_stage_a_functio
         for wording, data in (("drawn", drawn), ("fixed", fixed))
     }
     assert len(openings["fixed"]) == 1 and len(openings["drawn"]) > 1
-    assert sum(d.pairs != f.pairs for d, f in zip(drawn, fixed, strict=True)) > 150
 
 
 def test_example_for_image_rebuilds_the_record_of_a_records_image_path() -> None:

@@ -112,7 +112,7 @@ class ShapesCoTConfig:
             )
         for field in fields(self):
             value = getattr(self, field.name)
-            if field.name != "wording" and (not isinstance(value, int) or isinstance(value, bool)):
+            if field.type == "int" and (not isinstance(value, int) or isinstance(value, bool)):
                 raise ValueError(f"ShapesCoTConfig.{field.name} must be an int, got {value!r}")
         bounds = {
             "n_records": (1, None),
