@@ -11,12 +11,20 @@ on the test pairs' states, beside always answering the commonest label:
 - ``objects``: how many objects the image holds;
 - ``conclusion``: the pair's answer.
 
-It also gives the caption's ROUGE-L ceiling: the true caption against a caption of the same scene
-in another drawn wording, and against one of another pair's scene (the shuffled control's best).
+It also gives ROUGE-L ceilings of the caption and the reasoning: the true text against one written
+for the true scene (in another drawn wording), for the true layout (which cells hold an object,
+with and without their sizes) with colours and shapes drawn again, and for another image's scene
+(the shuffled control's best); and, from the study's latest ``reconstruction_records``, what the
+caption decoder named right under each condition (the occupied cells; on those, size, colour and
+shape).
 
 A decoder can only reconstruct what its state holds, and a linear probe gives a lower bound of
 that: a probe far above the commonest label beside a decoder at the shuffled control's level
 points at the decoder, a probe near it at the encoder.
+
+With ``--layers`` it also probes ``cell_object`` and ``conclusion`` on every layer's state of the
+caption and reasoning stages, at the emitting position and at the thinking token's own position:
+would another layer hand off more of the scene?
 
     .venv/bin/python benchmarks/handoff_probe.py --project DIR --out /tmp/handoff_probe.json
 
@@ -26,15 +34,38 @@ Heima Encoder 0.675, caption ROUGE-L 0.469 against 0.425 with shuffled states; 3
 count) and part of the answer (0.42–0.46 against 0.13), but each cell's colour and shape only in
 part (0.85–0.89 against 0.66 for "empty"; both together 0.74–0.77). Nothing in the encoder's loss
 asks the state that emits a thinking token to carry its stage: its next token is always that
-token. The caption ceiling is 0.663 (true scene, other wording) against 0.437 (other scene): the
-issue's bar of shuffled + 0.15 asks for two thirds of that gap, the real states give a fifth.
+token. ROUGE-L ceilings (true scene in another wording / true layout and sizes / true layout /
+another scene): caption 0.663 / 0.572 / 0.544 / 0.437, reasoning 0.827 / 0.700 / 0.679 / 0.614.
+The study's caption decoder names the true occupied cells about as often with the real states as
+with shuffled ones (0.34 against 0.33), and on those cells the colours and shapes no more often
+(0.17 and 0.21 against 0.15 and 0.22).
+
+On the fixed-wording study (``bench_study.py --params synthetic_data.wording=fixed``) the probes
+read the same, and the ceilings are caption 1.000 / 0.916 / 0.889 / 0.730, reasoning 1.000 /
+0.858 / 0.836 / 0.756. Its caption decoder trained 2,000 steps at lr 1e-3 (ROUGE-L 0.874
+against 0.731 shuffled) names 0.76 of the occupied cells (0.35 with shuffled states, 0.32 with
+zeros), but on those cells the colour only 0.28 of the time (0.25; one in five by chance) and
+the shape 0.30 (0.28; one in four): the states hand off the layout, not the objects. A decoder
+that read layout and sizes perfectly would beat another scene by 0.19 on the caption but by
+0.10 on the reasoning (drawn: 0.14 and 0.09), short of the issue's 0.15: the reasoning's
+verdicts follow from the colours and shapes, which the states do not carry.
+
+``--layers`` on the fixed-wording study (stage 0 0.873; ``cell_object`` against 0.664 for
+"empty", the answer against 0.13): the embeddings and the first self-attention layer hold
+nothing of the scene (0.664), the first
+cross-attention layer brings it to 0.75–0.77 and no later layer adds to it (caption 0.71–0.75,
+reasoning 0.72–0.76 at either position; the final state 0.748–0.759); the answer grows from
+0.30 to 0.46–0.49 by the last layers. Another hand-off layer would not give the decoders more
+of the scene: one read of the 3×3 image per cross-attention layer is all the state gets.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
+import re
 import time
 from pathlib import Path
 
@@ -43,18 +74,30 @@ import pandas as pd
 import torch
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 
+from heima_kedro.conversations import IMAGE_PLACEHOLDER
 from heima_kedro.encoder_data import EncoderSamples
 from heima_kedro.handoff import collect_thinking_states
 from heima_kedro.metrics import Scorer
-from heima_kedro.models.batching import pad_token_id
+from heima_kedro.models.batching import collate, pad_token_id
 from heima_kedro.probes import ProbeScore, linear_probe
 from heima_kedro.shapes_cot import (
+    COLOURS,
+    COLUMNS,
     GRID,
+    ROWS,
+    SHAPES,
+    SIZES,
+    Question,
+    Scene,
     ShapesCoTConfig,
+    answer_question,
     answer_rng,
     example_for_image,
     write_caption,
+    write_reasoning,
 )
 from heima_kedro.thinking import thinking_token_ids
 from stage3_spike import shapes_config
@@ -75,27 +118,175 @@ def cell_labels(*, pairs: pd.DataFrame, config: ShapesCoTConfig) -> dict[str, np
     return labels
 
 
-def caption_ceiling(*, pairs: pd.DataFrame, config: ShapesCoTConfig) -> dict[str, float]:
-    """ROUGE-L of each true caption against a caption of the same scene in a freshly drawn
-    wording (what a decoder that knows the scene exactly could write, since the wording is a
-    random draw; under fixed wording the true caption itself) and against one of another
-    image's scene (what it could write from another pair's state, like the shuffled control)."""
-    scenes = [example_for_image(config=config, image=image).scene for image in pairs["image"]]
+CEILING_SCENES = ("true scene", "true layout and sizes", "true layout", "another scene")
+
+
+def _with_layout(
+    rng: random.Random, *, scene: Scene, question: Question, keep: tuple[str, ...]
+) -> Scene:
+    """The scene's objects in their cells (with the attributes in ``keep``), every other
+    attribute drawn again until the names are unique and the question still has an answer."""
+    for _ in range(1000):
+        drawn = {"colour": list(COLOURS), "shape": list(SHAPES), "size": list(SIZES)}
+        objects = tuple(
+            dataclasses.replace(
+                obj, **{name: rng.choice(values) for name, values in drawn.items() if name not in keep}
+            )
+            for obj in scene.objects
+        )
+        if len({obj.name for obj in objects}) < len(objects):
+            continue
+        candidate = Scene(objects=objects)
+        try:
+            answer_question(candidate, question)
+            write_reasoning(answer_rng(random.Random(0), wording="fixed"), candidate, question)
+        except ValueError:
+            continue
+        return candidate
+    raise RuntimeError(f"no scene with this layout answers {question}")
+
+
+def _answering(question: Question, scenes: list[Scene], start: int) -> Scene:
+    """The first scene from ``start`` on (cyclically) in which ``question`` has an answer."""
+    for offset in range(len(scenes)):
+        scene = scenes[(start + offset) % len(scenes)]
+        try:
+            answer_question(scene, question)
+        except ValueError:
+            continue
+        return scene
+    raise RuntimeError(f"no scene answers {question}")
+
+
+def rouge_l_ceilings(*, pairs: pd.DataFrame, config: ShapesCoTConfig) -> dict[str, dict[str, float]]:
+    """ROUGE-L of each true caption and reasoning against the same stage written for: the true
+    scene (a fresh wording draw under "drawn", the true text itself under "fixed"); the true
+    layout and sizes with colours and shapes drawn again; the true layout alone; and another
+    image's scene (the shuffled control's best; another pair's scene when the question has no
+    answer in it). Each written for the pair's own question, in one wording draw per pair: what
+    a decoder could write that knew that much of the scene exactly."""
+    examples = [example_for_image(config=config, image=image) for image in pairs["image"]]
+    questions = []
+    for example, text in zip(examples, pairs["question"], strict=True):
+        by_text = {written: q for q, (written, _) in zip(example.questions, example.pairs, strict=True)}
+        questions.append(by_text[text.replace(IMAGE_PLACEHOLDER, "").strip()])
+    scenes = [example.scene for example in examples]
     images = list(pairs["image"])
-    same, other = [], []
-    for i, scene in enumerate(scenes):
+    rng = random.Random("ceiling")
+    texts: dict[str, dict[str, list[str]]] = {name: {"caption": [], "reasoning": []} for name in CEILING_SCENES}
+    for i, (scene, question) in enumerate(zip(scenes, questions, strict=True)):
         j = (i + len(scenes) // 2) % len(scenes)
         while images[j] == images[i]:  # pairs of one record share its scene
             j = (j + 1) % len(scenes)
-        for captions, described in ((same, scene), (other, scenes[j])):  # one wording draw for both
+        written = {
+            "true scene": scene,
+            "true layout and sizes": _with_layout(rng, scene=scene, question=question, keep=("size",)),
+            "true layout": _with_layout(rng, scene=scene, question=question, keep=()),
+            "another scene": _answering(question, scenes, j),
+        }
+        for name, described in written.items():
             wording = answer_rng(random.Random(f"ceiling:{i}"), wording=config.wording)
-            captions.append(write_caption(wording, described))
+            texts[name]["caption"].append(write_caption(wording, described))
+            wording = answer_rng(random.Random(f"ceiling:{i}"), wording=config.wording)
+            texts[name]["reasoning"].append(write_reasoning(wording, described, question))
     scorer = Scorer()
-    truth = list(pairs["caption"])
+    ceilings = {}
+    for stage in ("caption", "reasoning"):
+        truth = list(pairs[stage])
+        ceilings[stage] = {
+            name: round(float(np.mean(scorer.score(predictions=texts[name][stage], references=truth)["rouge_l"])), 3)
+            for name in CEILING_SCENES
+        }
+    return ceilings
+
+
+_NAMED_OBJECT = re.compile(
+    rf"\b(?P<position>(?:{'|'.join(ROWS)}) (?:{'|'.join(COLUMNS)})|centre)\b[^.]*?"
+    rf"\b(?P<size>{'|'.join(SIZES)}) (?P<colour>{'|'.join(COLOURS)}) (?P<shape>{'|'.join(SHAPES)})\b"
+)
+
+
+def named_objects(caption: str) -> dict[str, tuple[str, str, str]]:
+    """The (size, colour, shape) a ShapesCoT caption names in each cell, in any wording."""
     return {
-        name: round(float(np.mean(scorer.score(predictions=texts, references=truth)["rouge_l"])), 3)
-        for name, texts in (("same_scene", same), ("other_scene", other))
+        match["position"]: (match["size"], match["colour"], match["shape"])
+        for sentence in caption.split(". ")
+        if (match := _NAMED_OBJECT.search(sentence))
     }
+
+
+def caption_readout(records: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """What the caption decoder named right under each condition (real, shuffled, zeros): the
+    true occupied cells it names, the cells it names that are empty, and, on the cells it got,
+    how often the size, the colour and the shape are right."""
+    readout = {}
+    captions = records[records["stage"] == "caption"]
+    for condition, rows in captions.groupby("condition"):
+        truths = [named_objects(text) for text in rows["reference"]]
+        written = [named_objects(text) for text in rows["prediction"].fillna("")]
+        occupied = sum(len(truth) for truth in truths)
+        pairs = list(zip(written, truths, strict=True))
+        hits = [(said[cell], truth[cell]) for said, truth in pairs for cell in said if cell in truth]
+        spurious = sum(len(set(said) - set(truth)) for said, truth in pairs)
+        readout[condition] = {
+            "cells_named": round(len(hits) / occupied, 3),
+            "empty_cells_named": round(spurious / occupied, 3),
+            **{
+                attribute: round(float(np.mean([said[k] == truth[k] for said, truth in hits])), 3)
+                for k, attribute in enumerate(("size", "colour", "shape"))
+            },
+        }
+    return readout
+
+
+def layer_states(
+    *, encoder: torch.nn.Module, samples: EncoderSamples, pad_id: int, token_ids: dict[str, int],
+    batch_size: int,
+) -> dict[tuple[str, str], np.ndarray]:
+    """Per stage and position ("emit": the state that emits the stage's first thinking token;
+    "token": the thinking token's own), every layer's state: ``(pairs, layers + 1, width)``."""
+    loader = DataLoader(
+        samples, batch_size=batch_size, shuffle=False,
+        collate_fn=lambda batch: collate(batch, pad_token_id=pad_id),
+    )
+    collected: dict[tuple[str, str], list[np.ndarray]] = {
+        (stage, position): [] for stage in token_ids for position in ("emit", "token")
+    }
+    encoder.eval()
+    for batch in loader:
+        with torch.no_grad():
+            inputs = {key: value for key, value in batch.items() if key != "labels"}
+            output = encoder(**inputs, output_hidden_states=True, use_cache=False)
+        layers = torch.stack(output.hidden_states, dim=1)
+        for stage, token_id in token_ids.items():
+            for row, ids in enumerate(batch["input_ids"]):
+                token = int((ids == token_id).nonzero()[0, 0])
+                collected[(stage, "emit")].append(layers[row, :, token - 1].numpy())
+                collected[(stage, "token")].append(layers[row, :, token].numpy())
+    return {key: np.stack(states) for key, states in collected.items()}
+
+
+def probe_layers(
+    *, name: str, fit: np.ndarray, test: np.ndarray, cells: dict[str, dict[str, np.ndarray]],
+    splits: dict[str, pd.DataFrame],
+) -> list[dict[str, float]]:
+    """``cell_object`` (mean over the cells) and ``conclusion`` probe accuracy of each layer
+    (``name`` labels the progress bar)."""
+    scores = []
+    for layer in tqdm(range(fit.shape[1]), desc=name, unit="layer"):
+        cell_object = np.mean([
+            linear_probe(
+                fit_states=fit[:, layer], fit_labels=list(cells["train"]["cell_object"][:, i]),
+                test_states=test[:, layer], test_labels=list(cells["test"]["cell_object"][:, i]),
+            ).accuracy
+            for i in range(GRID * GRID)
+        ])
+        conclusion = linear_probe(
+            fit_states=fit[:, layer], fit_labels=list(splits["train"]["conclusion"]),
+            test_states=test[:, layer], test_labels=list(splits["test"]["conclusion"]),
+        ).accuracy
+        scores.append({"cell_object": round(float(cell_object), 3), "conclusion": round(conclusion, 3)})
+    return scores
 
 
 def main() -> None:
@@ -106,6 +297,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("/tmp/handoff_probe.json"))
+    parser.add_argument(
+        "--layers", action="store_true",
+        help="also probe every layer's caption and reasoning states (emitting and token positions)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -118,11 +313,12 @@ def main() -> None:
         processor = catalog.load("processor")
         images = dict(catalog.load("encoder_images"))
         splits = {"train": catalog.load("train_pairs"), "test": catalog.load("test_pairs")}
+        records = catalog.load("reconstruction_records") if catalog.exists("reconstruction_records") else None
     token_ids = thinking_token_ids(processor.tokenizer, params["data_prep"]["thinking"]["tokens"])
     config = shapes_config(params)
 
     started = time.perf_counter()
-    states = {}
+    states, per_layer = {}, {}
     for split, pairs in splits.items():
         samples = EncoderSamples(
             pairs=pairs,
@@ -144,6 +340,14 @@ def main() -> None:
             stage: torch.stack([s[0] for s in per_pair]).numpy()
             for stage, per_pair in collected.items()
         }
+        if args.layers:
+            per_layer[split] = layer_states(
+                encoder=encoder,
+                samples=samples,
+                pad_id=pad_token_id(processor.tokenizer),
+                token_ids={stage: token_ids[stage] for stage in ("caption", "reasoning")},
+                batch_size=args.batch_size,
+            )
     cells = {split: cell_labels(pairs=pairs, config=config) for split, pairs in splits.items()}
     labels = {
         split: {
@@ -183,18 +387,36 @@ def main() -> None:
             name: {"accuracy": round(score.accuracy, 3), "majority": round(score.majority, 3)}
             for name, score in scores.items()
         }
-    report["caption_rouge_l_ceiling"] = caption_ceiling(pairs=splits["test"], config=config)
+    if args.layers:
+        report["layers"] = {
+            f"{stage}/{position}": probe_layers(
+                name=f"{stage}/{position}",
+                fit=per_layer["train"][(stage, position)],
+                test=per_layer["test"][(stage, position)],
+                cells=cells,
+                splits=splits,
+            )
+            for stage, position in per_layer["train"]
+        }
+    report["rouge_l_ceilings"] = rouge_l_ceilings(pairs=splits["test"], config=config)
+    if records is not None:
+        report["caption_readout"] = caption_readout(records)
     report["seconds"] = round(time.perf_counter() - started, 1)
     args.out.write_text(json.dumps(report, indent=1))
     print(f"{'stage':<10} {'label':<11} {'probe':>6} {'commonest':>10}")
     for stage in token_ids:
         for name, score in report[stage].items():
             print(f"{stage:<10} {name:<11} {score['accuracy']:>6.3f} {score['majority']:>10.3f}")
-    ceiling = report["caption_rouge_l_ceiling"]
-    print(
-        f"caption ROUGE-L, true scene ({config.wording} wording) {ceiling['same_scene']:.3f}, "
-        f"another image's scene {ceiling['other_scene']:.3f}"
-    )
+    for name, scores in report.get("layers", {}).items():
+        print(f"{name:<16} cell_object by layer " + " ".join(f"{s['cell_object']:.3f}" for s in scores))
+        print(f"{'':<16} conclusion by layer  " + " ".join(f"{s['conclusion']:.3f}" for s in scores))
+    print(f"ROUGE-L of the true stage text against one written for ({config.wording} wording):")
+    for stage, ceilings in report["rouge_l_ceilings"].items():
+        print(f"  {stage:<10} " + ", ".join(f"{name} {value:.3f}" for name, value in ceilings.items()))
+    if "caption_readout" in report:
+        print("what the caption decoder named (latest reconstruction_eval), per condition:")
+        for condition, figures in report["caption_readout"].items():
+            print(f"  {condition:<9} " + ", ".join(f"{name} {value:.2f}" for name, value in figures.items()))
     print(f"{report['seconds']:.0f} s; wrote {args.out}")
 
 
