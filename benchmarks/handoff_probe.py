@@ -156,16 +156,19 @@ def _with_layout(
     raise RuntimeError(f"no scene with this layout answers {question}")
 
 
-def _answering(question: Question, scenes: list[Scene], start: int) -> Scene:
-    """The first scene from ``start`` on (cyclically) in which ``question`` has an answer."""
+def _another_scene(*, index: int, question: Question, scenes: list[Scene], images: list[str]) -> Scene:
+    """The scene of the pair half the set away from ``index`` (or the next one after it) that
+    comes from another image and in which ``question`` has an answer."""
     for offset in range(len(scenes)):
-        scene = scenes[(start + offset) % len(scenes)]
+        j = (index + len(scenes) // 2 + offset) % len(scenes)
+        if images[j] == images[index]:  # pairs of one record share its scene
+            continue
         try:
-            answer_question(scene, question)
+            answer_question(scenes[j], question)
         except ValueError:
             continue
-        return scene
-    raise RuntimeError(f"no scene answers {question}")
+        return scenes[j]
+    raise RuntimeError(f"no other scene answers {question}")
 
 
 def rouge_l_ceilings(*, pairs: pd.DataFrame, config: ShapesCoTConfig) -> dict[str, dict[str, float]]:
@@ -185,15 +188,13 @@ def rouge_l_ceilings(*, pairs: pd.DataFrame, config: ShapesCoTConfig) -> dict[st
     rng = random.Random("ceiling")
     texts: dict[str, dict[str, list[str]]] = {name: {"caption": [], "reasoning": []} for name in CEILING_SCENES}
     for i, (scene, question) in enumerate(zip(scenes, questions, strict=True)):
-        j = (i + len(scenes) // 2) % len(scenes)
-        while images[j] == images[i]:  # pairs of one record share its scene
-            j = (j + 1) % len(scenes)
         written = {
             name: _with_layout(rng, scene=scene, question=question, keep=keep)
             for name, keep in CEILING_SCENES.items()
             if keep is not None
         }
-        written.update({"true scene": scene, "another scene": _answering(question, scenes, j)})
+        written["true scene"] = scene
+        written["another scene"] = _another_scene(index=i, question=question, scenes=scenes, images=images)
         for name, described in written.items():
             wording = answer_rng(random.Random(f"ceiling:{i}"), wording=config.wording)
             texts[name]["caption"].append(write_caption(wording, described))
