@@ -12,11 +12,11 @@ on the test pairs' states, beside always answering the commonest label:
 - ``conclusion``: the pair's answer.
 
 It also gives ROUGE-L ceilings of the caption and the reasoning: the true text against one written
-for the true scene (in another drawn wording), for the true layout (which cells hold an object,
-with and without their sizes) with colours and shapes drawn again, and for another image's scene
-(the shuffled control's best); and, from the study's latest ``reconstruction_records``, what the
-caption decoder named right under each condition (the occupied cells; on those, size, colour and
-shape).
+for the true scene (in another drawn wording), for the true layout (which cells hold an object)
+with some of the objects' attributes drawn again, only the words that such texts share, and for
+another image's scene (the shuffled control's best); and, from the study's latest
+``reconstruction_records``, what the caption decoder named right under each condition (the
+occupied cells; on those, size, colour and shape).
 
 A decoder can only reconstruct what its state holds, and a linear probe gives a lower bound of
 that: a probe far above the commonest label beside a decoder at the shuffled control's level
@@ -55,10 +55,9 @@ and 0.087), by 0.211 and 0.117 writing only the words it can be sure of (caption
 
 ``--layers`` on the fixed-wording study (stage 0 0.873; ``cell_object`` against 0.664 for
 "empty", the answer against 0.13): the embeddings and the first self-attention layer hold
-nothing of the scene (0.664), the first
-cross-attention layer brings it to 0.75–0.77 and no later layer adds to it (caption 0.71–0.75,
-reasoning 0.72–0.76 at either position; the final state 0.748–0.759); the answer grows from
-0.30 to 0.46–0.49 by the last layers. Another hand-off layer would not give the decoders more
+nothing of the scene (0.664), the first cross-attention layer brings it to 0.75–0.77 and no
+later layer adds to it (caption 0.71–0.75, reasoning 0.72–0.76 at either position; the final
+state 0.748–0.759); the answer grows from 0.30 to 0.46–0.49 by the last layers. Another hand-off layer would not give the decoders more
 of the scene: one read of the 3×3 image per cross-attention layer is all the state gets.
 """
 
@@ -121,7 +120,8 @@ def cell_labels(*, pairs: pd.DataFrame, config: ShapesCoTConfig) -> dict[str, np
     return labels
 
 
-#: What the text is written for, and which attributes of the true objects it keeps in their cells.
+#: What each ceiling's text is written for; for a redraw of the true layout, which attributes of
+#: the true objects it keeps (None: written otherwise, see ``rouge_l_ceilings``).
 CEILING_SCENES: dict[str, tuple[str, ...] | None] = {
     "true scene": None,
     "true layout, sizes and colours": ("size", "colour"),
@@ -140,8 +140,8 @@ def _with_layout(
 ) -> Scene:
     """The scene's objects in their cells (with the attributes in ``keep``), every other
     attribute drawn again until the names are unique and the question still has an answer."""
+    drawn = {"colour": list(COLOURS), "shape": list(SHAPES), "size": list(SIZES)}
     for _ in range(1000):
-        drawn = {"colour": list(COLOURS), "shape": list(SHAPES), "size": list(SIZES)}
         objects = tuple(
             dataclasses.replace(
                 obj, **{name: rng.choice(values) for name, values in drawn.items() if name not in keep}
@@ -268,8 +268,8 @@ def named_objects(caption: str) -> dict[str, tuple[str, str, str]]:
 
 def caption_readout(records: pd.DataFrame) -> dict[str, dict[str, float]]:
     """What the caption decoder named right under each condition (real, shuffled, zeros): the
-    true occupied cells it names, the cells it names that are empty, and, on the cells it got,
-    how often the size, the colour and the shape are right."""
+    occupied cells it names and the empty cells it names (both per occupied cell), and, on the
+    occupied cells it names, how often the size, the colour and the shape are right."""
     readout = {}
     captions = records[records["stage"] == "caption"]
     for condition, rows in captions.groupby("condition"):
