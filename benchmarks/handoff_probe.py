@@ -120,6 +120,25 @@ def cell_labels(*, pairs: pd.DataFrame, config: ShapesCoTConfig) -> dict[str, np
     return labels
 
 
+def cell_probe(
+    *, label: str, fit: np.ndarray, test: np.ndarray, cells: dict[str, dict[str, np.ndarray]]
+) -> ProbeScore:
+    """One probe per grid cell of a ``cell_labels`` label, averaged over the nine cells."""
+    per_cell = [
+        linear_probe(
+            fit_states=fit,
+            fit_labels=list(cells["train"][label][:, i]),
+            test_states=test,
+            test_labels=list(cells["test"][label][:, i]),
+        )
+        for i in range(GRID * GRID)
+    ]
+    return ProbeScore(
+        accuracy=float(np.mean([p.accuracy for p in per_cell])),
+        majority=float(np.mean([p.majority for p in per_cell])),
+    )
+
+
 #: What each ceiling's text is written for; for a redraw of the true layout, which attributes of
 #: the true objects it keeps (None: written otherwise, see ``rouge_l_ceilings``).
 CEILING_SCENES: dict[str, tuple[str, ...] | None] = {
@@ -325,18 +344,12 @@ def probe_layers(
     (``name`` labels the progress bar)."""
     scores = []
     for layer in tqdm(range(fit.shape[1]), desc=name, unit="layer"):
-        cell_object = np.mean([
-            linear_probe(
-                fit_states=fit[:, layer], fit_labels=list(cells["train"]["cell_object"][:, i]),
-                test_states=test[:, layer], test_labels=list(cells["test"]["cell_object"][:, i]),
-            ).accuracy
-            for i in range(GRID * GRID)
-        ])
+        cell_object = cell_probe(label="cell_object", fit=fit[:, layer], test=test[:, layer], cells=cells)
         conclusion = linear_probe(
             fit_states=fit[:, layer], fit_labels=list(splits["train"]["conclusion"]),
             test_states=test[:, layer], test_labels=list(splits["test"]["conclusion"]),
         ).accuracy
-        scores.append({"cell_object": round(float(cell_object), 3), "conclusion": round(conclusion, 3)})
+        scores.append({"cell_object": round(cell_object.accuracy, 3), "conclusion": round(conclusion, 3)})
     return scores
 
 
@@ -414,19 +427,7 @@ def main() -> None:
         fit, test = states["train"][stage], states["test"][stage]
         scores = {}
         for name in CELL_LABELS:
-            per_cell = [
-                linear_probe(
-                    fit_states=fit,
-                    fit_labels=list(cells["train"][name][:, i]),
-                    test_states=test,
-                    test_labels=list(cells["test"][name][:, i]),
-                )
-                for i in range(GRID * GRID)
-            ]
-            scores[name] = ProbeScore(
-                accuracy=float(np.mean([p.accuracy for p in per_cell])),
-                majority=float(np.mean([p.majority for p in per_cell])),
-            )
+            scores[name] = cell_probe(label=name, fit=fit, test=test, cells=cells)
         for name in ("objects", "conclusion"):
             scores[name] = linear_probe(
                 fit_states=fit,
