@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from heima_kedro.scratch_project import make_scratch_project
+from heima_kedro.cli.scratch_project import make_scratch_project
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_S = 8 * 60

@@ -25,15 +25,15 @@ import torch
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from heima_kedro.cot import THINKING_STAGES, StageError
-from heima_kedro.decoder_samples import decoder_question
-from heima_kedro.handoff import HandoffConfig, reconstruct, trained_decoder
+from heima_kedro.data.cot import THINKING_STAGES, StageError
+from heima_kedro.data.decoder_samples import decoder_question
 from heima_kedro.models.generation import (
     DecodingConfig,
     generate_with_states,
     stage_thinking_states,
 )
-from heima_kedro.thinking import thinking_token_ids
+from heima_kedro.models.handoff import HandoffConfig, reconstruct, trained_decoder
+from heima_kedro.models.tokenizer import thinking_token_ids
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = 4.0

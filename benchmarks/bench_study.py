@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from heima_kedro.scratch_project import make_scratch_project
+from heima_kedro.cli.scratch_project import make_scratch_project
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_S = 15 * 60

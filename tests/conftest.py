@@ -1,21 +1,44 @@
-"""Shared fixtures: a hand-made LLaVA-CoT data set, a throw-away copy of the project, and one
-with a tiny trained study."""
+"""Shared fixtures: real tiny models (the sizes of ``tiny``) on a few ShapesCoT records, a
+hand-made LLaVA-CoT data set, a throw-away copy of the project, and the one tiny trained study
+that every read-only test of the study's outputs shares."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from heima_kedro.compute import torch_threads
-from heima_kedro.conversations import IMAGE_PLACEHOLDER
-from heima_kedro.scratch_project import make_scratch_project
+from heima_kedro.cli.scratch_project import make_scratch_project
+from heima_kedro.data.conversations import IMAGE_PLACEHOLDER
+from heima_kedro.data.shapes_cot import ShapesCoTConfig, generate_shapes_cot
+from heima_kedro.models.compute import torch_threads
+from heima_kedro.models.factory import (
+    TinyEncoderConfig,
+    build_processor,
+    build_tiny_decoder,
+    build_tiny_encoder,
+)
+from heima_kedro.models.tokenizer import TokenizerConfig, train_tokenizer
 from llava_fixtures import write_llava_cot_dir
-from session_runs import TRAINED_TINY_PIPELINES, TRAINED_TINY_STUDY, run_session
+from session_runs import latest_file, run_session
+from tiny import DECODER, ENCODER, TRAINED_STUDY
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _absl_logs_to_the_process_stderr() -> None:
+    """rouge-score logs through absl, whose handler keeps the stderr of its import (here pytest's
+    capture) and closes it when Kedro reconfigures logging while click's CliRunner holds
+    ``sys.stderr``, which kills pytest's capture. absl never closes the process's own stderr."""
+    from absl import logging as absl_logging
+
+    absl_logging.get_absl_handler().python_handler.stream = sys.__stderr__
+
+
+_absl_logs_to_the_process_stderr()
 
 
 @pytest.fixture
@@ -34,24 +57,28 @@ def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @dataclass(frozen=True)
 class TrainedStudy:
-    """A project with a tiny trained study, and a test question (with its image) that its Heima
-    Encoder answered in the Heima format in the pipeline's own evaluation."""
+    """A project in which the whole tiny study ran once (``kedro run`` with ``TRAINED_STUDY``),
+    and a test question (with its image) that its Heima Encoder answered in the Heima format in
+    the pipeline's own evaluation. Tests only read it."""
 
     project: Path
     image: Path
     question: str
 
+    def output(self, relative: str) -> Path:
+        """The newest version's file of a versioned dataset, e.g. ``data/08_reporting/x.json``."""
+        return latest_file(self.project / relative)
+
 
 @pytest.fixture(scope="session")
 def trained_study(tmp_path_factory: pytest.TempPathFactory) -> TrainedStudy:
-    """Trained once per test session (about 45 s) for the demo and the notebook."""
+    """Trained once per test session (about a minute)."""
     root = make_scratch_project(source=PROJECT_ROOT, target=tmp_path_factory.mktemp("trained") / "project")
     with pytest.MonkeyPatch.context() as patch, torch_threads(1):
         patch.chdir(root)  # parameters such as data_prep.image_root are relative to the project
-        run_session(root, env="base", pipelines=TRAINED_TINY_PIPELINES, params=TRAINED_TINY_STUDY)
-    versions = root / "data/07_model_output/heima_encoder_predictions.parquet"
-    latest = sorted(versions.iterdir())[-1] / "heima_encoder_predictions.parquet"
-    answered = pd.read_parquet(latest).query("heima_format")
+        run_session(root, env="base", params=TRAINED_STUDY)
+    predictions = latest_file(root / "data/07_model_output/heima_encoder_predictions.parquet")
+    answered = pd.read_parquet(predictions).query("heima_format")
     assert len(answered), "the tiny Heima Encoder answered no test question in the Heima format"
     pair = answered.iloc[0]
     return TrainedStudy(
@@ -59,3 +86,43 @@ def trained_study(tmp_path_factory: pytest.TempPathFactory) -> TrainedStudy:
         image=root / "data/01_raw/shapes_cot/images" / pair["image"],
         question=pair["question"].replace(IMAGE_PLACEHOLDER, "").strip(),
     )
+
+
+@pytest.fixture(scope="session")
+def shapes_pairs() -> list[tuple]:
+    """(image, question, answer) for every pair of 12 ShapesCoT records."""
+    records, images = generate_shapes_cot(config=ShapesCoTConfig(n_records=12, seed=3))
+    pairs = []
+    for record in records:
+        image = images[record["image"].rsplit(".", 1)[0]]
+        turns = record["conversations"]
+        pairs += [
+            (image, h["value"], g["value"]) for h, g in zip(turns[::2], turns[1::2], strict=True)
+        ]
+    return pairs
+
+
+@pytest.fixture(scope="session")
+def tokenizer(shapes_pairs):
+    texts = [text for _, question, answer in shapes_pairs for text in (question, answer)]
+    return train_tokenizer(texts=texts, config=TokenizerConfig(vocab_size=600))
+
+
+@pytest.fixture(scope="session")
+def processor(tokenizer):
+    return build_processor(tokenizer=tokenizer, image_size=ENCODER.image_size)
+
+
+@pytest.fixture(scope="session")
+def encoder_config() -> TinyEncoderConfig:
+    return ENCODER
+
+
+@pytest.fixture
+def encoder(tokenizer):
+    return build_tiny_encoder(config=ENCODER, tokenizer=tokenizer)
+
+
+@pytest.fixture
+def decoder(tokenizer):
+    return build_tiny_decoder(config=DECODER, tokenizer=tokenizer)

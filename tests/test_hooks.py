@@ -4,7 +4,8 @@ import mlflow
 import pytest
 
 from heima_kedro.hooks import run_name
-from session_runs import TINY_STUDY, run_session
+from session_runs import run_session
+from tiny import TINY_STUDY
 
 FIXED_1 = {"data_prep": {"thinking": {"mode": "fixed", "fixed": 1, "ratio": 0.1}}}
 

@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from heima_kedro.cli.scratch_project import LAYERS
 from heima_kedro.pipeline_registry import STUDY_PHASES
-from heima_kedro.scratch_project import LAYERS
+from tiny import DECODERS, ENCODER_STAGES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 #: kedro-viz layer names, in the order of the data folders (``01_raw`` → ``raw``, ...).
@@ -32,7 +33,7 @@ CHROMIUM_FLAGS = [
     # let the page fetch api/main and lay out the graph before the DOM or screenshot is taken
     "--virtual-time-budget=15000",
 ]
-NAMESPACES = {"stage_1", "stage_2", "stage_3", "stage_4", "decoder_summary", "decoder_caption", "decoder_reasoning"}
+NAMESPACES = {*ENCODER_STAGES, *DECODERS}
 
 
 def _catalog_files() -> list[Path]:

@@ -1,5 +1,6 @@
-"""The ``heima-kedro`` command (also ``python -m heima_kedro``): ``kedro run`` with its options,
-or, as ``heima-kedro demo``, the Heima demo on one image and question (see ``--help`` of each)."""
+"""The ``heima-kedro`` command (also ``python -m heima_kedro``): ``kedro run`` with its options;
+``heima-kedro demo``, the Heima demo on one image and question; ``heima-kedro sweep``, the study
+once per thinking setting and their comparison (see ``--help`` of each)."""
 
 import logging
 import sys
@@ -45,7 +46,7 @@ def demo_command(image_path: Path, question: str, env: str | None, max_new_token
     """
     with _quiet(not verbose):
         # Imported here, quietly: torch and Kedro load (and log) only when the demo runs.
-        from heima_kedro.demo import DemoError, demo_in_project, format_result
+        from heima_kedro.cli.demo import DemoError, demo_in_project, format_result
 
         try:
             result = demo_in_project(
@@ -80,6 +81,10 @@ def main(*args: Any, **kwargs: Any) -> Any:
     argv = list(args[0]) if args else sys.argv[1:]
     if argv[:1] == ["demo"]:  # the demo bootstraps the project it is pointed at
         return demo_command.main(argv[1:], prog_name="heima-kedro demo", **kwargs)
+    if argv[:1] == ["sweep"]:  # the sweep starts `kedro run` itself, once per setting
+        from heima_kedro.cli.sweep import main as sweep
+
+        return sweep(argv[1:], prog="heima-kedro sweep")
     # Imported here: importing Kedro's project module logs its logging set-up, which the demo hides.
     from kedro.framework.cli.utils import find_run_command
     from kedro.framework.project import configure_project

@@ -7,8 +7,8 @@ from typing import Any
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
 
+from heima_kedro.data.thinking import thinking_label
 from heima_kedro.pipeline_registry import STUDY_ORDER
-from heima_kedro.thinking import thinking_label
 
 #: Options of ``kedro run`` that run only part of the named pipelines.
 _SLICING_OPTIONS = ("node_names", "from_nodes", "to_nodes", "from_inputs", "to_outputs")

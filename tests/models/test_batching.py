@@ -1,7 +1,5 @@
-import pandas as pd
 import torch
 
-from heima_kedro.encoder_data import EncoderSamples
 from heima_kedro.models.batching import (
     IGNORE_INDEX,
     collate,
@@ -115,10 +113,3 @@ def test_text_only_length_is_the_encoded_length(processor, shapes_pairs):
             )
             length = encoder_sample_length(processor=processor, question=question, answer=answer, max_length=max_length)
             assert length == len(encoded["input_ids"])
-    pairs = pd.DataFrame(
-        [(f"{i}.png", question, answer) for i, (_, question, answer) in enumerate(shapes_pairs[:3])],
-        columns=["image", "question", "full_cot"],
-    )
-    images = {f"{i}.png": (lambda image=image: image) for i, (image, _, _) in enumerate(shapes_pairs[:3])}
-    samples = EncoderSamples(pairs=pairs, images=images, processor=processor, target="full_cot", max_length=60)
-    assert samples.lengths() == [len(samples[i]["input_ids"]) for i in range(len(samples))]

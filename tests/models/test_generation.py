@@ -1,52 +1,14 @@
 import pytest
 import torch
 
-from heima_kedro.cot import StageError
+from heima_kedro.data.cot import StageError
 from heima_kedro.models.batching import encoder_prompt
 from heima_kedro.models.generation import (
     DecodingConfig,
     Generation,
-    TokenCounts,
-    conclusion_accuracy,
-    count_tokens,
-    extract_conclusion,
-    generate_answers,
     generate_with_states,
-    normalise_answer,
     stage_thinking_states,
-    well_formed_rate,
 )
-
-FULL = "<SUMMARY> s </SUMMARY>\n\n<CAPTION> c </CAPTION>\n\n<REASONING> r </REASONING>\n\n<CONCLUSION> {} </CONCLUSION>"
-
-
-def test_normalise_answer_drops_case_punctuation_articles_and_spacing():
-    assert normalise_answer("  The Blue  square. ") == "blue square"
-    assert normalise_answer("3.") == "3"
-    assert normalise_answer("Theme") == "theme"
-
-
-def test_conclusion_accuracy_matches_normalised_conclusions_only():
-    predictions = [
-        FULL.format("The blue square."),
-        FULL.format("red"),
-        "<SUMMARY> s </SUMMARY> The blue square.",  # no conclusion: wrong even if the text fits
-        FULL.format("2.") + "<CONCLUSION> 3. </CONCLUSION>",  # two conclusions: unparsable
-    ]
-    references = ["blue square", "Red.", "The blue square.", "3."]
-    assert conclusion_accuracy(predictions=predictions, references=references) == 0.5
-    assert extract_conclusion(predictions[2]) is None
-    with pytest.raises(ValueError, match="references"):
-        conclusion_accuracy(predictions=predictions, references=references[:1])
-
-
-def test_well_formed_rate_needs_all_four_non_empty_stages():
-    predictions = [
-        FULL.format("Yes."),
-        FULL.format(" "),
-        FULL.replace("<CAPTION> c </CAPTION>", ""),
-    ]
-    assert well_formed_rate(predictions=predictions) == pytest.approx(1 / 3)
 
 
 def _greedy_without_cache(model, processor, image, question, steps):
@@ -72,7 +34,7 @@ def _greedy_without_cache(model, processor, image, question, steps):
         if ids[0, -1] == processor.tokenizer.eos_token_id:
             ids = ids[:, :-1]
             break
-    # Special tokens stay in the text, as in generate_answers (thinking tokens are special).
+    # Special tokens stay in the text, as in generate_with_states (thinking tokens are special).
     return processor.tokenizer.decode(ids[0, start:])
 
 
@@ -81,22 +43,22 @@ def test_generation_with_cache_and_left_padding_is_plain_greedy(encoder, process
     encoder.eval()
     chosen = [shapes_pairs[0], shapes_pairs[3], shapes_pairs[5]]
     assert len({len(q) for _, q, _ in chosen}) > 1  # different prompt lengths, so padding happens
-    answers = generate_answers(
+    generations = generate_with_states(
         model=encoder,
         processor=processor,
         images=[image for image, _, _ in chosen],
         questions=[question for _, question, _ in chosen],
-        max_new_tokens=8,
-        batch_size=3,
+        decoding=DecodingConfig(max_new_tokens=8, batch_size=3),
     )
+    answers = [generation.text for generation in generations]
     expected = [_greedy_without_cache(encoder, processor, image, q, 8) for image, q, _ in chosen]
     assert answers == expected
 
 
-def test_generate_answers_checks_lengths(encoder, processor, shapes_pairs):
+def test_generation_checks_lengths(encoder, processor, shapes_pairs):
     with pytest.raises(ValueError, match="questions"):
-        generate_answers(
-            model=encoder, processor=processor, images=[shapes_pairs[0][0]], questions=[]
+        generate_with_states(
+            model=encoder, processor=processor, images=[shapes_pairs[0][0]], questions=[], decoding=DecodingConfig()
         )
 
 
@@ -173,16 +135,6 @@ def test_stage_thinking_states_take_the_span_or_say_why_not(tokenizer):
             stage_thinking_states(generation=_answer(tokenizer, text), stage="caption", token=token,
                                   token_id=token_id)
         assert error.value.reason == reason
-
-
-def test_count_tokens_splits_at_the_conclusion_tag(tokenizer):
-    stages = "<SUMMARY> s </SUMMARY> <CAPTION> a red circle </CAPTION> "
-    conclusion = "<CONCLUSION> Yes. </CONCLUSION>"
-    ids = tokenizer(stages + conclusion, add_special_tokens=False).input_ids
-    counts = count_tokens(token_ids=ids, tokenizer=tokenizer)
-    assert counts.total == len(ids)
-    assert tokenizer.decode(ids[counts.stages :]) == conclusion
-    assert count_tokens(token_ids=ids[:5], tokenizer=tokenizer) == TokenCounts(stages=5, conclusion=0)
 
 
 def test_decoding_config_is_validated():

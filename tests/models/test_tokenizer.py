@@ -1,7 +1,7 @@
 import pytest
 from transformers import PreTrainedTokenizerFast
 
-from heima_kedro.cot import DEFAULT_THINKING_TOKENS
+from heima_kedro.data.cot import DEFAULT_THINKING_TOKENS
 from heima_kedro.models.tokenizer import (
     BOS,
     CONTROL_TOKENS,

@@ -2,49 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from kedro.io.core import DatasetError
-from peft import (
-    PeftConfig,
-    PeftModel,
-    get_peft_model,
-    get_peft_model_state_dict,
-    set_peft_model_state_dict,
-)
+from peft import PeftConfig, PeftModel
 from safetensors.torch import load_file, save_file
+
+from heima_kedro.models.adapters import AdapterWeights
 
 from ._folder import FolderDataset
 
 _CONFIG, _WEIGHTS, _EXTRA = "adapter_config.json", "adapter_model.safetensors", "extra_weights.safetensors"
-
-
-@dataclass
-class AdapterWeights:
-    """A loaded adapter: its PEFT config, its weights, and weights trained beside it (e.g. a
-    projection), kept apart so the folder stays loadable with ``PeftModel.from_pretrained``."""
-
-    config: PeftConfig
-    weights: dict[str, torch.Tensor]
-    extra: dict[str, torch.Tensor] = field(default_factory=dict)
-
-    @classmethod
-    def from_model(cls, model: PeftModel, *, extra: dict[str, torch.Tensor] | None = None) -> AdapterWeights:
-        """The trained adapter of ``model`` (copied to the CPU), ready for the catalog."""
-        weights = {k: v.detach().cpu().clone() for k, v in get_peft_model_state_dict(model).items()}
-        extra = {k: v.detach().cpu().clone() for k, v in (extra or {}).items()}
-        return cls(config=model.peft_config["default"], weights=weights, extra=extra)
-
-    def apply_to(self, base_model: torch.nn.Module) -> PeftModel:
-        """Wrap ``base_model`` with this adapter and load its weights (strictly)."""
-        model = get_peft_model(base_model, self.config)
-        result = set_peft_model_state_dict(model, self.weights)
-        if result.unexpected_keys:
-            raise ValueError(f"adapter weights do not fit the model: {result.unexpected_keys[:5]}")
-        return model
 
 
 class PeftAdapterDataset(FolderDataset[Any, AdapterWeights]):

@@ -13,14 +13,9 @@ import torch
 from PIL import Image
 from transformers import MllamaProcessor, PreTrainedTokenizerBase
 
-from heima_kedro.conversations import IMAGE_PLACEHOLDER
+from heima_kedro.data.conversations import IMAGE_PLACEHOLDER
 
 IGNORE_INDEX = -100
-
-
-def pad_token_id(tokenizer: PreTrainedTokenizerBase) -> int:
-    """Llama 3.1 Instruct has no pad token; padding is masked, so eos serves."""
-    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
 
 def encoder_prompt(*, processor: MllamaProcessor, question: str) -> str:

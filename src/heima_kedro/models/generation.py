@@ -1,5 +1,4 @@
-"""Encoder answers with the hidden states that emitted them, and how often their conclusion is
-right.
+"""Encoder answers with the hidden states that emitted them.
 
 Generation is Hugging Face's (KV cache, left padding, greedy or top-k sampling). A forward hook
 on the language model's final norm keeps, for every step, the post-norm state at the last
@@ -9,8 +8,6 @@ position: the state whose logits chose that step's token. Only the steps that em
 
 from __future__ import annotations
 
-import re
-import string
 import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,15 +17,11 @@ import torch
 from PIL import Image
 from torch import nn
 from tqdm.auto import tqdm
-from transformers import MllamaProcessor, PreTrainedTokenizerBase
+from transformers import MllamaProcessor
 
-from heima_kedro.cot import StageError, find_stage, parse_stages
+from heima_kedro.data.cot import StageError, find_stage
 from heima_kedro.models.batching import encoder_prompt
-
-CONCLUSION_TAG = "<CONCLUSION>"
-_CONCLUSION = re.compile(r"<CONCLUSION>(.*?)</CONCLUSION>", re.DOTALL)
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCTUATION = str.maketrans("", "", string.punctuation)
+from heima_kedro.models.compute import seeded
 
 
 @dataclass(frozen=True)
@@ -92,7 +85,7 @@ def _last_position_states(model: nn.Module) -> Iterator[list[torch.Tensor]]:
     steps: list[torch.Tensor] = []
 
     def keep(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
-        steps.append(output[:, -1, :].detach().float().cpu())
+        steps.append(output[:, -1, :].detach())  # stays on the device: no host sync per token
 
     handle = final_norm(model).register_forward_hook(keep)
     try:
@@ -133,9 +126,8 @@ def generate_with_states(
             add_special_tokens=False,  # the chat template already starts with bos
             return_tensors="pt",
         ).to(model.device)
-        torch.manual_seed(decoding.seed + batch_index)
         began = time.perf_counter()
-        with _last_position_states(model) as steps:
+        with _last_position_states(model) as steps, seeded(decoding.seed + batch_index):
             output = model.generate(
                 **inputs, **decoding.generate_kwargs(),
                 eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
@@ -144,7 +136,7 @@ def generate_with_states(
         new_tokens = output[:, inputs["input_ids"].shape[1] :]
         if len(steps) != new_tokens.shape[1]:
             raise RuntimeError(f"{len(steps)} forward passes for {new_tokens.shape[1]} new tokens")
-        states = torch.stack(steps, dim=1)  # (batch, steps, width)
+        states = torch.stack(steps, dim=1).float().cpu()  # (batch, steps, width)
         for row, ids in enumerate(new_tokens.tolist()):
             ids = until_end(ids, ends)
             positions = tuple(i for i, token in enumerate(ids) if token in capture)
@@ -168,23 +160,6 @@ def until_end(ids: list[int], ends: set[int]) -> list[int]:
     return ids
 
 
-def generate_answers(
-    *,
-    model: nn.Module,
-    processor: MllamaProcessor,
-    images: Sequence[Image.Image],
-    questions: Sequence[str],
-    max_new_tokens: int = 256,
-    batch_size: int = 16,
-) -> list[str]:
-    """Greedy answers' texts (see :func:`generate_with_states`)."""
-    decoding = DecodingConfig(max_new_tokens=max_new_tokens, batch_size=batch_size)
-    generations = generate_with_states(
-        model=model, processor=processor, images=images, questions=questions, decoding=decoding
-    )
-    return [generation.text for generation in generations]
-
-
 def stage_thinking_states(*, generation: Generation, stage: str, token: str, token_id: int) -> torch.Tensor:
     """The states that emitted ``stage``'s thinking span of a generated answer.
 
@@ -199,77 +174,3 @@ def stage_thinking_states(*, generation: Generation, stage: str, token: str, tok
     if len(states) != count:
         raise StageError("stray_thinking_token", f"{len(states)} {token} in the answer, {count} in its {stage}")
     return states
-
-
-@dataclass(frozen=True)
-class TokenCounts:
-    """Generated tokens of one answer: before the conclusion (the thinking stages, tags
-    included), from the conclusion's opening tag on, and in all."""
-
-    stages: int
-    conclusion: int
-
-    @property
-    def total(self) -> int:
-        return self.stages + self.conclusion
-
-
-def count_tokens(*, token_ids: Sequence[int], tokenizer: PreTrainedTokenizerBase) -> TokenCounts:
-    """Split an answer's tokens at the first token that carries ``<CONCLUSION>``'s first
-    character (all tokens are stages when there is no conclusion). Binary searches over decoded
-    prefixes, so a 2048-token answer costs ~22 decodes, whatever the tokenizer merges."""
-    ids = list(token_ids)
-    tag_at = tokenizer.decode(ids).find(CONCLUSION_TAG)
-    if tag_at < 0:
-        return TokenCounts(stages=len(ids), conclusion=0)
-    # The fewest leading tokens whose text reaches past the tag's first character.
-    low, high = 0, len(ids)
-    while low < high:
-        middle = (low + high) // 2
-        if len(tokenizer.decode(ids[: middle + 1])) > tag_at:
-            high = middle
-        else:
-            low = middle + 1
-    return TokenCounts(stages=low, conclusion=len(ids) - low)
-
-
-def normalise_answer(text: str) -> str:
-    """SQuAD-style: lowercase, drop punctuation and articles, collapse whitespace."""
-    text = text.lower().translate(_PUNCTUATION)
-    return " ".join(_ARTICLES.sub(" ", text).split())
-
-
-def extract_conclusion(answer: str) -> str | None:
-    """The text between the conclusion tags, or ``None`` when there is no (single) conclusion."""
-    matches = _CONCLUSION.findall(answer)
-    return matches[0].strip() if len(matches) == 1 else None
-
-
-def conclusion_accuracy(*, predictions: Sequence[str], references: Sequence[str]) -> float:
-    """Share of predicted answers whose conclusion matches the reference conclusion text after
-    normalisation; a prediction without a parsable conclusion counts as wrong."""
-    if len(predictions) != len(references):
-        raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
-    if not predictions:
-        raise ValueError("conclusion_accuracy needs at least one prediction")
-    correct = 0
-    for prediction, reference in zip(predictions, references, strict=True):
-        conclusion = extract_conclusion(prediction)
-        correct += conclusion is not None and normalise_answer(conclusion) == normalise_answer(
-            reference
-        )
-    return correct / len(predictions)
-
-
-def well_formed_rate(*, predictions: Sequence[str]) -> float:
-    """Share of answers with all four stages present, once each and non-empty."""
-    if not predictions:
-        raise ValueError("well_formed_rate needs at least one prediction")
-    ok = 0
-    for prediction in predictions:
-        try:
-            parse_stages(prediction)
-        except StageError:
-            continue
-        ok += 1
-    return ok / len(predictions)

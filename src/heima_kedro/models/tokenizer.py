@@ -1,4 +1,5 @@
-"""A small Llama-3-style tokenizer trained on the study's own text, offline.
+"""Tokenizers: the small Llama-3-style one trained on the study's own text, offline, and what
+every tokenizer of the study must provide (the thinking tokens, a padding id).
 
 Byte-level BPE (as Llama 3) so any text round-trips exactly; on a small closed-vocabulary corpus
 a modest ``vocab_size`` already makes most words single tokens, which keeps sequences short and
@@ -13,9 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import PreTrainedTokenizerFast
+from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-from heima_kedro.cot import DEFAULT_THINKING_TOKENS, STAGES
+from heima_kedro.data.cot import DEFAULT_THINKING_TOKENS, STAGES, THINKING_STAGES
 
 BOS = "<|begin_of_text|>"
 EOS = "<|eot_id|>"
@@ -98,3 +99,16 @@ def train_tokenizer(*, texts: Iterable[str], config: TokenizerConfig) -> PreTrai
         model_max_length=4096,
         clean_up_tokenization_spaces=False,
     )
+
+
+def thinking_token_ids(tokenizer: PreTrainedTokenizerBase, tokens: dict[str, str]) -> dict[str, int]:
+    """Each stage's thinking-token id; a tokenizer that lacks one would silently use unk."""
+    ids = {stage: tokenizer.convert_tokens_to_ids(tokens[stage]) for stage in THINKING_STAGES}
+    if any(i is None or i == tokenizer.unk_token_id for i in ids.values()):
+        raise ValueError(f"the tokenizer does not know the thinking tokens {tokens}")
+    return ids
+
+
+def pad_token_id(tokenizer: PreTrainedTokenizerBase) -> int:
+    """Llama 3.1 Instruct has no pad token; padding is masked, so eos serves."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id

@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 import yaml
 
+from heima_kedro.cli.sweep import sweep_commands, sweep_settings
 from heima_kedro.pipelines.compare.nodes import (
     compare_runs_node,
     comparison_markdown_node,
     missing_metric_patterns,
     plot_comparison_node,
 )
-from heima_kedro.sweep import sweep_commands, sweep_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 PARAMS = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_compare.yml").read_text())["compare"]

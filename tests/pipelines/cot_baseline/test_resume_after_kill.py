@@ -12,23 +12,19 @@ import pytest
 import yaml
 from safetensors.torch import load_file
 
-from heima_kedro.scratch_project import make_scratch_project
+from heima_kedro.cli.scratch_project import make_scratch_project
+from session_runs import latest
+from tiny import factory_params
 
 pytestmark = pytest.mark.slow
 
 KEDRO = str(Path(sys.executable).parent / "kedro")
 TINY = {
     "synthetic_data": {"n_records": 30},
-    "model_factory": {
-        "encoder": {"hidden_size": 32, "layers": 3, "heads": 2, "kv_heads": 1, "intermediate_size": 64,
-                    "cross_attention_layers": [1], "vision_hidden_size": 16, "vision_layers": 1,
-                    "vision_heads": 2, "vision_intermediate_size": 32, "image_size": 32, "patch_size": 8},
-        "decoder": {"hidden_size": 32, "layers": 2, "heads": 2, "kv_heads": 1, "intermediate_size": 64},
-        "tokenizer": {"vocab_size": 400},
-    },
-    "cot_baseline": {"train": {"max_steps": 120, "batch_size": 4, "warmup_steps": 2},
-                     "checkpoint": {"every": 10},
-                     "evaluation": {"limit": 2, "max_new_tokens": 4}},
+    "model_factory": factory_params(),
+    "cot_baseline": {"stage_0": {"train": {"max_steps": 120, "batch_size": 4, "warmup_steps": 2},
+                                 "checkpoint": {"every": 10}},
+                     "evaluation": {"limit": 2, "decoding": {"max_new_tokens": 4}}},
 }
 
 
@@ -48,8 +44,7 @@ def _kedro(project: Path, pipelines: str, **kwargs) -> subprocess.Popen:
 
 
 def _cot_weights(project: Path) -> dict:
-    version = sorted((project / "data/06_models/cot_model").iterdir())[-1]
-    return load_file(version / "cot_model" / "model.safetensors")
+    return load_file(latest(project / "data/06_models/cot_model") / "cot_model" / "model.safetensors")
 
 
 def test_killed_stage_0_resumes_to_the_uninterrupted_result(tmp_path):

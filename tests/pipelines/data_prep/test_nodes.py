@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from heima_kedro.conversations import DROP_REASONS
+from heima_kedro.data.conversations import DROP_REASONS
+from heima_kedro.data.thinking import ThinkingConfig
 from heima_kedro.pipelines.data_prep.nodes import (
     build_targets_node,
     check_images_node,
@@ -12,7 +13,6 @@ from heima_kedro.pipelines.data_prep.nodes import (
     report_node,
     split_pairs_node,
 )
-from heima_kedro.thinking import ThinkingConfig
 from llava_fixtures import EXPECTED_DROPS, EXPECTED_KEPT, cot_answer, record
 
 

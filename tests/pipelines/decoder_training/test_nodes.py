@@ -6,11 +6,12 @@ import pandas as pd
 import pytest
 import torch
 
-from heima_kedro.decoder_samples import decoder_chat
-from heima_kedro.models.factory import TinyDecoderConfig, build_tiny_decoder
+from heima_kedro.data.decoder_samples import decoder_chat
+from heima_kedro.data.thinking import ThinkingConfig
+from heima_kedro.models.factory import build_tiny_decoder
 from heima_kedro.models.tokenizer import TokenizerConfig, train_tokenizer
 from heima_kedro.pipelines.decoder_training.nodes import train_decoder_node
-from heima_kedro.thinking import ThinkingConfig
+from tiny import DECODER
 
 TOKENS = ThinkingConfig().tokens
 ENCODER_WIDTH = 24
@@ -38,13 +39,11 @@ def inputs():
 def _run(inputs, tmp_path, *, steps: int, pairs: pd.DataFrame | None = None):
     own_pairs, states, tokenizer = inputs
     pairs = own_pairs if pairs is None else pairs
-    decoder_base = build_tiny_decoder(
-        config=TinyDecoderConfig(hidden_size=32, layers=2, heads=2, kv_heads=1, intermediate_size=64), tokenizer=tokenizer
-    )
-    decoder = {"stage": "caption", "max_length": 128, "checkpoint": {"directory": str(tmp_path / "ckpt"), "every": 5},
-               "train": {"lr": 1e-2, "warmup_steps": 2, "max_steps": steps, "batch_size": 4, "log_every": 5}}
+    decoder_base = build_tiny_decoder(config=DECODER, tokenizer=tokenizer)
+    stage = {"target": "caption", "max_length": 128, "checkpoint": {"every": 5},
+             "train": {"lr": 1e-2, "warmup_steps": 2, "max_steps": steps, "batch_size": 4, "log_every": 5}}
     lora = {"r": 4, "alpha": 8, "seed": 0, "modules_to_save": ["embed_tokens", "lm_head"]}
-    return train_decoder_node(decoder_base, tokenizer, states, pairs, TOKENS, lora, decoder, 1)
+    return train_decoder_node(decoder_base, tokenizer, states, pairs, TOKENS, lora, 1, stage, tmp_path / "ckpt")
 
 
 def test_decoder_node_learns_and_resumes_a_finished_run(inputs, tmp_path, caplog):
@@ -57,7 +56,7 @@ def test_decoder_node_learns_and_resumes_a_finished_run(inputs, tmp_path, caplog
     assert any("lora_" in name for name in adapter.weights)
 
     assert (tmp_path / "ckpt/step_00000020").is_dir()
-    with caplog.at_level("INFO", logger="heima_kedro.models.training"):
+    with caplog.at_level("INFO", logger="heima_kedro.training.loop"):
         resumed, again = _run(inputs, tmp_path, steps=20)
     assert "Resuming from the checkpoint of step 20/20" in caplog.text
     assert again == history
@@ -70,7 +69,7 @@ def test_decoder_node_does_not_resume_a_run_of_other_texts(inputs, tmp_path, cap
     _, history = _run(inputs, tmp_path, steps=10)
     pairs = inputs[0].copy()
     pairs["decoder_caption_assistant"] = pairs["decoder_caption_assistant"].str.replace("square", "triangle")
-    with caplog.at_level("INFO", logger="heima_kedro.models.training"):
+    with caplog.at_level("INFO", logger="heima_kedro.training.loop"):
         _, again = _run(inputs, tmp_path, steps=10, pairs=pairs)
     assert "Resuming" not in caplog.text
     assert len(again["loss"]) == 10 and again != history

@@ -11,8 +11,8 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from PIL import Image
 
+from heima_kedro.data.shapes_cot import ShapesCoTConfig, generate_shapes_cot
 from heima_kedro.pipelines.synthetic_data.nodes import generate_shapes_cot_node
-from heima_kedro.shapes_cot import ShapesCoTConfig, generate_shapes_cot
 
 SMALL_PARAMS = {"enabled": True, "n_records": 12, "seed": 9}
 

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from heima_kedro.thinking import thinking_label
+from heima_kedro.data.thinking import thinking_label
 
 #: Columns that describe a run, before its metrics.
 RUN_COLUMNS = ["run_name", "setting", "thinking_mode", "thinking_tokens_per_stage", "thinking_ratio",
@@ -45,7 +45,7 @@ def compare_runs_node(runs: pd.DataFrame, params: dict[str, Any]) -> pd.DataFram
     ratio settings, then runs that logged no setting (they did not run ``data_prep``)."""
     if runs.empty:
         raise ValueError("compare: no finished MLflow runs to compare in this experiment (and filter); "
-                         "run the study first, e.g. `python -m heima_kedro.sweep`")
+                         "run the study first, e.g. `python -m heima_kedro.cli.sweep`")
     metrics = list(dict.fromkeys(
         name for pattern in params["metrics"] for name in matching_metrics(_metric_names(runs), pattern)
     ))

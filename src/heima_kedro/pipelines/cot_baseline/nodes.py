@@ -7,6 +7,7 @@ embedded default so that the whole study runs without a download.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -19,9 +20,11 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from heima_kedro.cot import THINKING_STAGES
-from heima_kedro.encoder_data import ImageLoaders, answer_pairs
-from heima_kedro.launch import fit_encoder_stage
+from heima_kedro.data.cot import THINKING_STAGES
+from heima_kedro.data.images import ImageLoaders
+from heima_kedro.evaluation.answering import answer_pairs
+from heima_kedro.evaluation.answers import conclusion_accuracy, well_formed_rate
+from heima_kedro.evaluation.plots import MetricsHistory, plot_loss_curves
 from heima_kedro.models.factory import (
     TinyDecoderConfig,
     TinyEncoderConfig,
@@ -29,10 +32,11 @@ from heima_kedro.models.factory import (
     build_tiny_decoder,
     build_tiny_encoder,
 )
-from heima_kedro.models.generation import conclusion_accuracy, well_formed_rate
+from heima_kedro.models.generation import DecodingConfig
 from heima_kedro.models.tokenizer import TokenizerConfig, train_tokenizer
-from heima_kedro.plots import plot_loss_curves
-from heima_kedro.stage_training import MetricsHistory, metrics_history
+from heima_kedro.pipelines.tracking import metrics_history
+from heima_kedro.training.stages import StageConfig, train_stage
+from heima_kedro.training.trainables import EncoderTrainable
 
 logger = logging.getLogger(__name__)
 
@@ -84,12 +88,13 @@ def train_cot_baseline_node(
     processor: MllamaProcessor,
     train_pairs: pd.DataFrame,
     encoder_images: ImageLoaders,
-    cot_baseline: dict[str, Any],
+    stage: dict[str, Any],
+    checkpoints: Path,
 ) -> tuple[MllamaForConditionalGeneration, MetricsHistory]:
     """Stage 0: full fine-tuning of the tiny encoder on the four-stage answers."""
-    stage = {**cot_baseline, "target": "full_cot"}
-    result = fit_encoder_stage(
-        model=encoder_init, processor=processor, pairs=train_pairs, images=encoder_images, stage=stage
+    result = train_stage(
+        trainable=EncoderTrainable(model=encoder_init, processor=processor, images=encoder_images),
+        pairs=train_pairs, stage=StageConfig.from_params(stage), checkpoints=checkpoints,
     )
     return encoder_init, metrics_history(result)
 
@@ -99,13 +104,14 @@ def evaluate_cot_baseline_node(
     processor: MllamaProcessor,
     test_pairs: pd.DataFrame,
     encoder_images: ImageLoaders,
-    cot_baseline: dict[str, Any],
+    evaluation: dict[str, Any],
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Greedy answers on the test split: conclusion accuracy and four-stage format rate."""
-    pairs, predictions = answer_pairs(
+    pairs, answers = answer_pairs(
         model=cot_model, processor=processor, pairs=test_pairs, images=encoder_images,
-        evaluation=cot_baseline["evaluation"],
+        decoding=DecodingConfig(**evaluation["decoding"]), limit=evaluation.get("limit"),
     )
+    predictions = [answer.text for answer in answers]
     report = {
         "pairs": len(pairs),
         "accuracy": conclusion_accuracy(predictions=predictions, references=list(pairs["conclusion"])),

@@ -28,13 +28,16 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=train_cot_baseline_node,
-                inputs=["encoder_init", "processor", "train_pairs", "encoder_images", "params:cot_baseline"],
+                inputs=[
+                    "encoder_init", "processor", "train_pairs", "encoder_images", "params:cot_baseline.stage_0",
+                    "cot_baseline_checkpoints",
+                ],
                 outputs=["cot_model", "cot_baseline_loss"],
                 name="train_cot_baseline_node",
             ),
             Node(
                 func=evaluate_cot_baseline_node,
-                inputs=["cot_model", "processor", "test_pairs", "encoder_images", "params:cot_baseline"],
+                inputs=["cot_model", "processor", "test_pairs", "encoder_images", "params:cot_baseline.evaluation"],
                 outputs=["cot_baseline_evaluation", "cot_baseline_predictions"],
                 name="evaluate_cot_baseline_node",
             ),

@@ -1,4 +1,5 @@
-"""Nodes of ``data_prep`` (DESIGN §2–3). Every unusable pair ends up in ``dropped_pairs``."""
+"""Nodes of ``data_prep`` (docs/method.md, the data). Every unusable pair ends up in
+``dropped_pairs``."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from heima_kedro.conversations import DROP_REASONS, Drop, parse_conversations
-from heima_kedro.cot import STAGES, THINKING_STAGES, compress
-from heima_kedro.decoder_samples import N_TEMPLATES, decoder_chat
-from heima_kedro.images import check_images, require_image_root
-from heima_kedro.thinking import ThinkingConfig
+from heima_kedro.data.conversations import DROP_REASONS, Drop, parse_conversations
+from heima_kedro.data.cot import STAGES, THINKING_STAGES, compress
+from heima_kedro.data.decoder_samples import N_TEMPLATES, decoder_chat
+from heima_kedro.data.images import check_images, require_image_root
+from heima_kedro.data.thinking import ThinkingConfig
 
 logger = logging.getLogger(__name__)
 

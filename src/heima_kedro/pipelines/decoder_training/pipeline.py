@@ -1,15 +1,16 @@
 """Wiring of ``decoder_training``: the frozen stage-4 encoder's thinking states, then one decoder
 pipeline instantiated three times by namespace (decoder_summary, decoder_caption,
-decoder_reasoning), each from the decoder base, then their loss curves."""
+decoder_reasoning, each reading ``decoder_training.<namespace>``), each from the decoder base,
+then their loss curves."""
 
 from kedro.pipeline import Node, Pipeline
 
-from heima_kedro.cot import THINKING_STAGES
+from heima_kedro.data.cot import THINKING_STAGES
+from heima_kedro.pipelines.reuse import over_namespaces, per_namespace
 
 from .nodes import encode_thinking_states_node, plot_decoder_curves_node, train_decoder_node
 
 DECODERS = tuple(f"decoder_{stage}" for stage in THINKING_STAGES)
-_SHARED_INPUTS = {"decoder_base", "decoder_tokenizer", "decoder_thinking_states", "train_pairs"}
 
 
 def _decoder() -> Pipeline:
@@ -19,10 +20,10 @@ def _decoder() -> Pipeline:
                 func=train_decoder_node,
                 inputs=[
                     "decoder_base", "decoder_tokenizer", "decoder_thinking_states", "train_pairs",
-                    "params:data_prep.thinking.tokens", "params:decoder_training.lora", "params:decoder",
-                    "params:decoder_training.torch_threads",
+                    "params:data_prep.thinking.tokens", "params:decoder_training.lora",
+                    "params:decoder_training.torch_threads", "params:stage", "checkpoints",
                 ],
-                outputs=["decoder_adapter", "decoder_loss"],
+                outputs=["adapter", "loss"],
                 name="train_decoder_node",
             )
         ]
@@ -36,7 +37,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 func=encode_thinking_states_node,
                 inputs=[
                     "cot_model", "processor", "stage_4.adapter", "train_pairs", "encoder_images",
-                    "params:data_prep.thinking.tokens", "params:decoder_training.encoder",
+                    "params:data_prep.thinking.tokens", "params:decoder_training.states",
                     "params:decoder_training.torch_threads",
                 ],
                 outputs="decoder_thinking_states",
@@ -44,29 +45,16 @@ def create_pipeline(**kwargs) -> Pipeline:
             )
         ]
     )
-    decoders = [
-        Pipeline(
-            _decoder(),
-            namespace=namespace,
-            inputs={name: name for name in _SHARED_INPUTS},
-            parameters={
-                "params:decoder": f"params:decoder_training.{stage}",
-                "params:data_prep.thinking.tokens": "params:data_prep.thinking.tokens",
-                "params:decoder_training.lora": "params:decoder_training.lora",
-                "params:decoder_training.torch_threads": "params:decoder_training.torch_threads",
-            },
-            tags=[namespace],
-        )
-        for stage, namespace in zip(THINKING_STAGES, DECODERS, strict=True)
-    ]
-    plot = Pipeline(
-        [
-            Node(
-                func=plot_decoder_curves_node,
-                inputs=[f"{namespace}.decoder_loss" for namespace in DECODERS],
-                outputs="decoder_training_curves",
-                name="plot_decoder_curves_node",
-            )
-        ]
+    decoders = per_namespace(
+        _decoder(),
+        groups={decoder: f"decoder_training.{decoder}" for decoder in DECODERS},
+        shared=[
+            "decoder_base", "decoder_tokenizer", "decoder_thinking_states", "train_pairs",
+            "params:data_prep.thinking.tokens", "params:decoder_training.lora", "params:decoder_training.torch_threads",
+        ],
+    )
+    plot = over_namespaces(
+        plot_decoder_curves_node, namespaces=DECODERS, dataset="loss", outputs="decoder_training_curves",
+        name="plot_decoder_curves_node",
     )
     return Pipeline([states, *decoders, plot], tags=["decoder_training"])

@@ -4,22 +4,27 @@ stage differs only in its target column, its hyper-parameters and the adapter it
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
 from matplotlib.figure import Figure
 from peft import get_peft_model
 from transformers import MllamaForConditionalGeneration, MllamaProcessor, PreTrainedTokenizerFast
 
-from heima_kedro.cot import THINKING_STAGES, is_heima_format
-from heima_kedro.datasets import AdapterWeights
-from heima_kedro.encoder_data import ImageLoaders, answer_pairs
-from heima_kedro.launch import fit_encoder_stage
-from heima_kedro.lora import LoraSettings, encoder_lora_config
-from heima_kedro.models.generation import conclusion_accuracy
-from heima_kedro.plots import plot_loss_curves
-from heima_kedro.stage_training import MetricsHistory, metrics_history
+from heima_kedro.data.cot import THINKING_STAGES, is_heima_format
+from heima_kedro.data.images import ImageLoaders
+from heima_kedro.evaluation.answering import answer_pairs
+from heima_kedro.evaluation.answers import conclusion_accuracy
+from heima_kedro.evaluation.plots import MetricsHistory, plot_loss_curves
+from heima_kedro.models.adapters import AdapterWeights
+from heima_kedro.models.compute import seeded
+from heima_kedro.models.generation import DecodingConfig
+from heima_kedro.models.lora import LoraSettings, encoder_lora_config
+from heima_kedro.models.tokenizer import thinking_token_ids
+from heima_kedro.pipelines.tracking import metrics_history
+from heima_kedro.training.stages import StageConfig, train_stage
+from heima_kedro.training.trainables import EncoderTrainable
 
 logger = logging.getLogger(__name__)
 
@@ -31,15 +36,11 @@ def init_encoder_adapter_node(
     thinking_tokens: dict[str, str],
 ) -> AdapterWeights:
     """A fresh adapter (LoRA B = 0, so it starts as the identity) for stage 1 to start from."""
-    ids = [tokenizer.convert_tokens_to_ids(thinking_tokens[stage]) for stage in THINKING_STAGES]
-    if tokenizer.unk_token_id is not None and tokenizer.unk_token_id in ids:
-        raise ValueError(f"the tokenizer does not know the thinking tokens {thinking_tokens}")
-    torch.manual_seed(encoder_lora.get("seed", 0))
-    config = encoder_lora_config(
-        settings=LoraSettings(**{k: v for k, v in encoder_lora.items() if k != "seed"}),
-        thinking_token_ids=ids,
-    )
-    return AdapterWeights.from_model(get_peft_model(cot_model, config))
+    settings = LoraSettings(**encoder_lora)
+    ids = thinking_token_ids(tokenizer, thinking_tokens).values()
+    with seeded(settings.seed):
+        model = get_peft_model(cot_model, encoder_lora_config(settings=settings, thinking_token_ids=list(ids)))
+    return AdapterWeights.from_model(model)
 
 
 def train_encoder_stage_node(
@@ -49,11 +50,13 @@ def train_encoder_stage_node(
     train_pairs: pd.DataFrame,
     encoder_images: ImageLoaders,
     stage: dict[str, Any],
+    checkpoints: Path,
 ) -> tuple[AdapterWeights, MetricsHistory]:
     """Train the adapter on the stage's target column, starting from the previous stage's."""
     model = init_adapter.apply_to(cot_model)
-    result = fit_encoder_stage(
-        model=model, processor=processor, pairs=train_pairs, images=encoder_images, stage=stage
+    result = train_stage(
+        trainable=EncoderTrainable(model=model, processor=processor, images=encoder_images),
+        pairs=train_pairs, stage=StageConfig.from_params(stage), checkpoints=checkpoints,
     )
     return AdapterWeights.from_model(model), metrics_history(result)
 
@@ -74,10 +77,11 @@ def evaluate_heima_encoder_node(
     evaluation: dict[str, Any],
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Greedy answers of the final encoder: Heima-format rate and conclusion accuracy."""
-    pairs, predictions = answer_pairs(
-        model=adapter.apply_to(cot_model).eval(), processor=processor, pairs=test_pairs,
-        images=encoder_images, evaluation=evaluation,
+    pairs, answers = answer_pairs(
+        model=adapter.merged_into(cot_model), processor=processor, pairs=test_pairs, images=encoder_images,
+        decoding=DecodingConfig(**evaluation["decoding"]), limit=evaluation.get("limit"),
     )
+    predictions = [answer.text for answer in answers]
     formats = [
         is_heima_format(
             answer=prediction,

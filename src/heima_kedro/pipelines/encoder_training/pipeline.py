@@ -1,10 +1,13 @@
 """Wiring of ``encoder_training``: one stage pipeline, instantiated four times by namespace.
 
 stage_1 (compress_summary) → stage_2 (compress_summary_caption) → stage_3 (compress_all) →
-stage_4 (compress_all, consolidation); each starts from the previous stage's adapter.
+stage_4 (compress_all, consolidation); each starts from the previous stage's adapter and reads
+its parameters from ``encoder_training.<stage>``.
 """
 
 from kedro.pipeline import Node, Pipeline
+
+from heima_kedro.pipelines.reuse import over_namespaces, per_namespace
 
 from .nodes import (
     evaluate_heima_encoder_node,
@@ -14,7 +17,6 @@ from .nodes import (
 )
 
 STAGES = ("stage_1", "stage_2", "stage_3", "stage_4")
-_SHARED_INPUTS = {"cot_model", "processor", "train_pairs", "encoder_images"}
 
 
 def _stage() -> Pipeline:
@@ -22,7 +24,10 @@ def _stage() -> Pipeline:
         [
             Node(
                 func=train_encoder_stage_node,
-                inputs=["cot_model", "processor", "init_adapter", "train_pairs", "encoder_images", "params:stage"],
+                inputs=[
+                    "cot_model", "processor", "init_adapter", "train_pairs", "encoder_images", "params:stage",
+                    "checkpoints",
+                ],
                 outputs=["adapter", "loss"],
                 name="train_encoder_stage_node",
             )
@@ -41,24 +46,19 @@ def create_pipeline(**kwargs) -> Pipeline:
             )
         ]
     )
-    stages, previous = [], "encoder_initial_adapter"
-    for stage in STAGES:
-        stages.append(
-            Pipeline(
-                _stage(),
-                namespace=stage,
-                inputs={**{name: name for name in _SHARED_INPUTS}, "init_adapter": previous},
-                parameters={"params:stage": f"params:encoder_training.{stage}"},
-                tags=[stage],
-            )
-        )
-        previous = f"{stage}.adapter"
+    starts = dict(zip(STAGES, ["encoder_initial_adapter", *(f"{stage}.adapter" for stage in STAGES[:-1])], strict=True))
+    stages = per_namespace(
+        _stage(),
+        groups={stage: f"encoder_training.{stage}" for stage in STAGES},
+        shared=["cot_model", "processor", "train_pairs", "encoder_images"],
+        inputs=lambda stage: {"init_adapter": starts[stage]},
+    )
     evaluate = Pipeline(
         [
             Node(
                 func=evaluate_heima_encoder_node,
                 inputs=[
-                    "cot_model", "processor", previous, "test_pairs", "encoder_images",
+                    "cot_model", "processor", f"{STAGES[-1]}.adapter", "test_pairs", "encoder_images",
                     "params:data_prep.thinking.tokens", "params:encoder_training.evaluation",
                 ],
                 outputs=["heima_encoder_evaluation", "heima_encoder_predictions"],
@@ -66,14 +66,8 @@ def create_pipeline(**kwargs) -> Pipeline:
             )
         ]
     )
-    plot = Pipeline(
-        [
-            Node(
-                func=plot_encoder_curves_node,
-                inputs=[f"{stage}.loss" for stage in STAGES],
-                outputs="encoder_training_curves",
-                name="plot_encoder_curves_node",
-            )
-        ]
+    plot = over_namespaces(
+        plot_encoder_curves_node, namespaces=STAGES, dataset="loss", outputs="encoder_training_curves",
+        name="plot_encoder_curves_node",
     )
     return Pipeline([init, *stages, evaluate, plot], tags=["encoder_training"])

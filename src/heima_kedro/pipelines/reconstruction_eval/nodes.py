@@ -1,4 +1,4 @@
-"""Nodes of ``reconstruction_eval`` (DESIGN §5): the Heima Encoder answers the test questions,
+"""Nodes of ``reconstruction_eval`` (docs/method.md, evaluation): the Heima Encoder answers the test questions,
 each stage's decoder reconstructs the stage from the states that emitted its thinking tokens,
 and the reconstructions are scored against the truth, beside two controls (the states of other
 samples, and zero vectors) that show how much comes from the thinking token."""
@@ -18,23 +18,20 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from heima_kedro.compute import default_device, torch_threads
-from heima_kedro.cot import STAGES, THINKING_STAGES, StageError
-from heima_kedro.datasets import AdapterWeights
-from heima_kedro.decoder_samples import decoder_question, strip_answer_template
-from heima_kedro.encoder_data import ImageLoaders, first_pairs, require_images
-from heima_kedro.handoff import HandoffConfig, reconstruct, trained_decoder
-from heima_kedro.metrics import BertScoreConfig, Scorer, load_wordnet
-from heima_kedro.models.generation import (
-    DecodingConfig,
-    Generation,
-    extract_conclusion,
-    generate_with_states,
-    normalise_answer,
-    stage_thinking_states,
-)
-from heima_kedro.stage_training import MetricsHistory, scalar_metrics
-from heima_kedro.thinking import thinking_token_ids
+from heima_kedro.data.cot import STAGES, THINKING_STAGES, StageError
+from heima_kedro.data.decoder_samples import decoder_question, strip_answer_template
+from heima_kedro.data.images import ImageLoaders
+from heima_kedro.evaluation.answering import answer_pairs, first_pairs
+from heima_kedro.evaluation.answers import extract_conclusion, is_correct
+from heima_kedro.evaluation.plots import MetricsHistory
+from heima_kedro.evaluation.text_metrics import BertScoreConfig, Scorer, load_wordnet
+from heima_kedro.models.adapters import AdapterWeights
+from heima_kedro.models.compute import default_device, torch_threads
+from heima_kedro.models.generation import DecodingConfig, Generation, stage_thinking_states
+from heima_kedro.models.handoff import HandoffConfig, reconstruct, trained_decoder
+from heima_kedro.models.tokenizer import thinking_token_ids
+from heima_kedro.pipelines.tracking import scalar_metrics
+from heima_kedro.training.stages import StageConfig
 
 logger = logging.getLogger(__name__)
 
@@ -43,19 +40,6 @@ _METRICS = ("bleu", "meteor", "rouge_l", "bertscore")
 
 #: Per stage, each test pair's thinking states, or the reason its answer has no usable span.
 StageStates = dict[str, list[torch.Tensor | str]]
-
-
-def _answer(
-    model: torch.nn.Module, processor: MllamaProcessor, pairs: pd.DataFrame, images: ImageLoaders,
-    decoding: dict[str, Any], threads: int | None, capture_ids: list[int], label: str,
-) -> list[Generation]:
-    require_images(pairs=pairs, images=images)
-    with torch_threads(threads):
-        return generate_with_states(
-            model=model.to(default_device()).eval(), processor=processor,
-            images=[images[image]() for image in pairs["image"]], questions=list(pairs["question"]),
-            decoding=DecodingConfig(**decoding), capture_ids=capture_ids, progress=label,
-        )
 
 
 def heima_answers_node(
@@ -68,12 +52,13 @@ def heima_answers_node(
     evaluation: dict[str, Any],
 ) -> list[Generation]:
     """The stage-4 encoder's answers, with the states that emitted its thinking tokens."""
-    model = adapter.apply_to(cot_model).merge_and_unload()
-    ids = list(thinking_token_ids(processor.tokenizer, thinking_tokens).values())
-    return _answer(
-        model, processor, first_pairs(test_pairs, evaluation.get("limit")), encoder_images,
-        evaluation["encoder_decoding"], evaluation["torch_threads"], ids, "Heima Encoder answers",
+    _, answers = answer_pairs(
+        model=adapter.merged_into(cot_model), processor=processor, pairs=test_pairs, images=encoder_images,
+        decoding=DecodingConfig(**evaluation["encoder_decoding"]), limit=evaluation.get("limit"),
+        capture_ids=list(thinking_token_ids(processor.tokenizer, thinking_tokens).values()),
+        threads=evaluation["torch_threads"], progress="Heima Encoder answers",
     )
+    return answers
 
 
 def cot_answers_node(
@@ -84,10 +69,12 @@ def cot_answers_node(
     evaluation: dict[str, Any],
 ) -> list[Generation]:
     """The stage-0 (CoT) model's answers to the same questions, for its accuracy."""
-    return _answer(
-        cot_model, processor, first_pairs(test_pairs, evaluation.get("limit")), encoder_images,
-        evaluation["cot_decoding"], evaluation["torch_threads"], [], "CoT answers",
+    _, answers = answer_pairs(
+        model=cot_model, processor=processor, pairs=test_pairs, images=encoder_images,
+        decoding=DecodingConfig(**evaluation["cot_decoding"]), limit=evaluation.get("limit"),
+        threads=evaluation["torch_threads"], progress="CoT answers",
     )
+    return answers
 
 
 def thinking_spans_node(
@@ -141,12 +128,13 @@ def reconstruct_stage_node(
     thinking_spans: StageStates,
     test_pairs: pd.DataFrame,
     thinking_tokens: dict[str, str],
-    decoder: dict[str, Any],
     evaluation: dict[str, Any],
+    decoder: dict[str, Any],
 ) -> pd.DataFrame:
-    """One stage's reconstructions of every test pair under each condition; a pair without a
-    usable span gets an empty reconstruction marked with the reason."""
-    stage = decoder["stage"]
+    """One stage's reconstructions of every test pair under each condition, by the decoder
+    trained with the ``decoder`` parameters; a pair without a usable span gets an empty
+    reconstruction marked with the reason."""
+    stage = StageConfig.from_params(decoder).target
     pairs = first_pairs(test_pairs, evaluation.get("limit"))
     spans = thinking_spans[stage]
     usable = [row for row, span in enumerate(spans) if not isinstance(span, str)]
@@ -222,8 +210,8 @@ def score_conclusions_node(
             answer=[answer.text for answer in answers],
             prediction=[c or "" for c in conclusions],
             correct=[
-                c is not None and normalise_answer(c) == normalise_answer(r)
-                for c, r in zip(conclusions, pairs["conclusion"], strict=True)
+                is_correct(answer=answer.text, reference=reference)
+                for answer, reference in zip(answers, pairs["conclusion"], strict=True)
             ],
             generated_tokens=[len(answer.token_ids) for answer in answers],
         )

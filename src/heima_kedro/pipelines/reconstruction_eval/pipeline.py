@@ -5,7 +5,8 @@ conclusions are scored and everything goes into one report."""
 
 from kedro.pipeline import Node, Pipeline
 
-from heima_kedro.cot import THINKING_STAGES
+from heima_kedro.data.cot import THINKING_STAGES
+from heima_kedro.pipelines.reuse import per_namespace
 
 from .nodes import (
     build_scorer_node,
@@ -18,8 +19,6 @@ from .nodes import (
     thinking_spans_node,
 )
 
-_SHARED_INPUTS = {"decoder_base", "decoder_tokenizer", "heima_thinking_spans", "test_pairs", "text_scorer"}
-
 
 def _stage() -> Pipeline:
     return Pipeline(
@@ -28,7 +27,7 @@ def _stage() -> Pipeline:
                 func=reconstruct_stage_node,
                 inputs=[
                     "decoder_base", "decoder_tokenizer", "decoder_adapter", "heima_thinking_spans", "test_pairs",
-                    "params:data_prep.thinking.tokens", "params:decoder", "params:reconstruction_eval",
+                    "params:data_prep.thinking.tokens", "params:reconstruction_eval", "params:stage",
                 ],
                 outputs="reconstructions",
                 name="reconstruct_stage_node",
@@ -75,20 +74,16 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ]
     )
-    stages = [
-        Pipeline(
-            _stage(),
-            namespace=f"reconstruction_{stage}",
-            inputs={name: name for name in _SHARED_INPUTS} | {"decoder_adapter": f"decoder_{stage}.decoder_adapter"},
-            parameters={
-                "params:decoder": f"params:decoder_training.{stage}",
-                "params:data_prep.thinking.tokens": "params:data_prep.thinking.tokens",
-                "params:reconstruction_eval": "params:reconstruction_eval",
-            },
-            tags=[f"reconstruction_{stage}"],
-        )
-        for stage in THINKING_STAGES
-    ]
+    # Each reconstruction reads the decoder of its stage, and that decoder's parameters.
+    stages = per_namespace(
+        _stage(),
+        groups={f"reconstruction_{stage}": f"decoder_training.decoder_{stage}" for stage in THINKING_STAGES},
+        shared=[
+            "decoder_base", "decoder_tokenizer", "heima_thinking_spans", "test_pairs", "text_scorer",
+            "params:data_prep.thinking.tokens", "params:reconstruction_eval",
+        ],
+        inputs=lambda namespace: {"decoder_adapter": f"decoder_{namespace.removeprefix('reconstruction_')}.adapter"},
+    )
     report = Pipeline(
         [
             Node(

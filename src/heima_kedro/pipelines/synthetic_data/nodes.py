@@ -9,7 +9,7 @@ from dataclasses import fields
 
 from PIL import Image
 
-from heima_kedro.shapes_cot import ShapesCoTConfig, generate_shapes_cot
+from heima_kedro.data.shapes_cot import ShapesCoTConfig, generate_shapes_cot
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Nodes of ``token_count`` (DESIGN §5): for the same prompts, how many tokens the CoT model and
+"""Nodes of ``token_count`` (docs/method.md, evaluation): for the same prompts, how many tokens the CoT model and
 the Heima Encoder generate (before the conclusion, in it, in all) and how long each answer
 takes. With ``batch_size: 1`` (the default) a latency is one answer's own wall-clock time; with
 larger batches it is its batch's."""
@@ -12,12 +12,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 from transformers import MllamaForConditionalGeneration, MllamaProcessor
 
-from heima_kedro.compute import default_device, torch_threads
-from heima_kedro.datasets import AdapterWeights
-from heima_kedro.encoder_data import ImageLoaders, first_pairs, require_images
-from heima_kedro.models.generation import DecodingConfig, count_tokens, generate_with_states
-from heima_kedro.plots import plot_token_counts
-from heima_kedro.stage_training import MetricsHistory, scalar_metrics
+from heima_kedro.data.images import ImageLoaders
+from heima_kedro.evaluation.answering import answer_pairs
+from heima_kedro.evaluation.answers import count_tokens
+from heima_kedro.evaluation.plots import MetricsHistory, plot_token_counts
+from heima_kedro.models.adapters import AdapterWeights
+from heima_kedro.models.generation import DecodingConfig
+from heima_kedro.pipelines.tracking import scalar_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -28,20 +29,11 @@ def _timed_answers(
     model: MllamaForConditionalGeneration, processor: MllamaProcessor, pairs: pd.DataFrame,
     images: ImageLoaders, counting: dict[str, Any], label: str,
 ) -> pd.DataFrame:
-    pairs = first_pairs(pairs, counting.get("limit"))
-    require_images(pairs=pairs, images=images)
-    model = model.to(default_device()).eval()
-    decoding = DecodingConfig(**counting["decoding"])
-    pictures = [images[image]() for image in pairs["image"]]
-    questions = list(pairs["question"])
-    with torch_threads(counting["torch_threads"]):
-        # One untimed answer first: the first call pays for lazy set-up, not for generation.
-        generate_with_states(model=model, processor=processor, images=pictures[:1], questions=questions[:1],
-                             decoding=decoding)
-        answers = generate_with_states(
-            model=model, processor=processor, images=pictures, questions=questions, decoding=decoding,
-            progress=label,
-        )
+    pairs, answers = answer_pairs(
+        model=model, processor=processor, pairs=pairs, images=images,
+        decoding=DecodingConfig(**counting["decoding"]), limit=counting.get("limit"),
+        threads=counting["torch_threads"], warm_up=True, progress=label,
+    )
     counts = [count_tokens(token_ids=a.token_ids, tokenizer=processor.tokenizer) for a in answers]
     return pairs[["pair_id"]].assign(
         answer=[a.text for a in answers],
@@ -74,8 +66,7 @@ def heima_token_counts_node(
     counting: dict[str, Any],
 ) -> pd.DataFrame:
     """The Heima Encoder's answers (LoRA merged, as deployed): token counts and latency per pair."""
-    model = adapter.apply_to(cot_model).merge_and_unload()
-    return _timed_answers(model, processor, test_pairs, encoder_images, counting, "Heima answers").assign(
+    return _timed_answers(adapter.merged_into(cot_model), processor, test_pairs, encoder_images, counting, "Heima answers").assign(
         model="heima"
     )
 

@@ -1,0 +1,64 @@
+"""Figures people would rather look at than read: training curves per stage and token counts.
+
+Figures are built with ``matplotlib.figure.Figure`` (no pyplot), so no backend is chosen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from matplotlib.figure import Figure
+
+#: A metric's points as kedro-mlflow's metrics-history datasets hold them, by metric name.
+MetricsHistory = Mapping[str, list[dict[str, float]]]
+
+
+def _series(history: MetricsHistory, name: str) -> list[dict[str, float]]:
+    """A metric by name; read back from MLflow, names carry the dataset's prefix (``stage_1.loss``)."""
+    (key,) = [key for key in history if key == name or key.endswith(f".{name}")]
+    return sorted(history[key], key=lambda point: point["step"])
+
+
+def plot_loss_curves(*, histories: dict[str, MetricsHistory], title: str) -> Figure:
+    """Loss per optimiser step, one line per stage, with the learning rate on a second axis."""
+    figure = Figure(figsize=(8, 4.5))
+    loss_axis = figure.subplots()
+    lr_axis = loss_axis.twinx()
+    offset = 0
+    for name, history in histories.items():
+        loss, lr = _series(history, "loss"), _series(history, "lr")
+        steps = [offset + point["step"] for point in loss]
+        line = loss_axis.plot(steps, [point["value"] for point in loss], label=name)[0]
+        lr_axis.plot(steps, [point["value"] for point in lr], color=line.get_color(), alpha=0.3, linestyle="--")
+        offset = steps[-1] + 1 if steps else offset
+    loss_axis.set(xlabel="optimiser step (stages one after another)", ylabel="loss per target token", title=title)
+    loss_axis.set_yscale("log")
+    lr_axis.set_ylabel("learning rate (dashed)")
+    loss_axis.legend(loc="upper right")
+    loss_axis.grid(alpha=0.3)
+    return figure
+
+
+def plot_token_counts(*, report: dict) -> Figure:
+    """Mean generated tokens per answer (stages and conclusion stacked) and mean latency, CoT
+    model beside the Heima Encoder, with the Heima/CoT ratios in the titles."""
+    figure = Figure(figsize=(9, 4))
+    tokens_axis, latency_axis = figure.subplots(1, 2)
+    models = ("cot", "heima")
+    labels = ("CoT (stage 0)", "Heima Encoder")
+    stages = [report[m]["stages"] for m in models]
+    conclusion = [report[m]["conclusion"] for m in models]
+    tokens_axis.bar(labels, stages, label="before the conclusion", color="#4c72b0")
+    tokens_axis.bar(labels, conclusion, bottom=stages, label="conclusion", color="#dd8452")
+    for x, (s, c) in enumerate(zip(stages, conclusion, strict=True)):
+        tokens_axis.annotate(f"{s + c:.1f}", (x, s + c), ha="center", va="bottom")
+    tokens_axis.set(ylabel="generated tokens per answer (mean)", title=f"tokens: Heima/CoT = {report['ratio_total']:.3f}")
+    tokens_axis.legend()
+    latency = [report[m]["latency_s"] for m in models]
+    latency_axis.bar(labels, latency, color="#55a868")
+    for x, value in enumerate(latency):
+        latency_axis.annotate(f"{value:.3f} s", (x, value), ha="center", va="bottom")
+    latency_axis.set(ylabel="seconds per answer (mean)", title=f"latency: Heima/CoT = {report['ratio_latency']:.3f}")
+    figure.suptitle(f"{report['pairs']} test questions, batch size {report['batch_size']}")
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,85 @@
+"""Running a stage's ranks under ``accelerate launch``, from inside a node.
+
+Kedro runs nodes in one process, so a stage that wants N processes (GPUs, or CPU processes with
+gloo) has its inputs written to a run folder and starts ``accelerate launch -m
+heima_kedro.training.rank``; every rank trains, only the main process writes the result, and
+the node reads it back. The choice of processes, FSDP or DeepSpeed is made at this launch edge
+(an Accelerate config file), never inside the model code.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+RANK_MODULE = "heima_kedro.training.rank"
+
+
+@dataclass(frozen=True)
+class LaunchConfig:
+    """``num_processes`` > 1 launches; ``config_file`` is an Accelerate config (e.g. FSDP);
+    ``run_dir`` is where inputs and results pass (a temporary folder by default)."""
+
+    num_processes: int = 1
+    config_file: str | None = None
+    run_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.num_processes, int) or self.num_processes < 1:
+            raise ValueError(f"launch.num_processes must be an integer >= 1, got {self.num_processes!r}")
+        if self.config_file and not Path(self.config_file).is_file():
+            raise ValueError(f"launch.config_file not found: '{self.config_file}'")
+
+    @property
+    def launches(self) -> bool:
+        """Whether the stage runs under ``accelerate launch`` rather than in this process."""
+        return self.num_processes > 1 or bool(self.config_file)
+
+
+@contextmanager
+def run_folder(config: LaunchConfig) -> Iterator[Path]:
+    """The launch's run folder: ``config.run_dir`` (kept), or a temporary one (removed after)."""
+    if config.run_dir:
+        folder = Path(config.run_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        yield folder
+        return
+    with tempfile.TemporaryDirectory(prefix="heima_launch_") as folder:
+        yield Path(folder)
+
+
+def launch_command(*, run_dir: Path, config: LaunchConfig) -> list[str]:
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(config.num_processes),
+               "--main_process_port", str(_free_port())]
+    if config.config_file:
+        command += ["--config_file", config.config_file]
+    elif config.num_processes > 1:
+        # Accelerate's multi-process launcher (torchrun underneath); without CUDA the ranks use
+        # gloo on the CPU (`accelerate launch --cpu` would start a single process).
+        command.append("--multi_gpu")
+    return [*command, "-m", RANK_MODULE, "--run-dir", str(run_dir)]
+
+
+def run_ranks(*, run_dir: Path, config: LaunchConfig) -> None:
+    """Start the ranks on the inputs in ``run_dir`` and wait for them; a failed launch raises."""
+    command = launch_command(run_dir=run_dir, config=config)
+    logger.info("Launching %d processes: %s", config.num_processes, " ".join(command))
+    completed = subprocess.run(command, env={**os.environ, "PYTHONUNBUFFERED": "1"}, check=False)
+    if completed.returncode != 0:
+        raise RuntimeError(f"accelerate launch failed with exit code {completed.returncode}; see the log above")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

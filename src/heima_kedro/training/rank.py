@@ -1,0 +1,57 @@
+"""One rank of a launched stage (``accelerate launch -m heima_kedro.training.rank --run-dir D``):
+read the stage and its trainable from the run folder, train, and (main process) write the
+trained weights and the result back for the node that launched it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+import torch
+from accelerate import PartialState
+from safetensors.torch import save_file
+
+from heima_kedro.training.checkpoints import trainable_state
+from heima_kedro.training.stages import (
+    PAIRS_FILE,
+    RESULT_FILE,
+    STAGE_FILE,
+    TRAINED_FILE,
+    StageConfig,
+    train_here,
+)
+from heima_kedro.training.trainables import TRAINABLES
+
+
+def run_rank(run_dir: Path) -> None:
+    # Without CUDA the ranks must say so, or each would think it trains alone (gloo on the CPU).
+    state = PartialState(cpu=not torch.cuda.is_available())
+    spec = json.loads((run_dir / STAGE_FILE).read_text())
+    pairs = pd.read_parquet(run_dir / PAIRS_FILE)
+    trainable = TRAINABLES[spec["kind"]].read(run_dir / spec["kind"], pairs=pairs)
+    checkpoints = Path(spec["checkpoints"]) if spec["checkpoints"] else None
+    result = train_here(
+        trainable=trainable, pairs=pairs, stage=StageConfig.from_params(spec["stage"]), checkpoints=checkpoints
+    )
+    if state.is_main_process:
+        save_file(trainable_state(trainable.model), run_dir / TRAINED_FILE)
+        fields = asdict(result)
+        fields.pop("evaluations")
+        (run_dir / RESULT_FILE).write_text(json.dumps({**fields, "num_processes": state.num_processes}))
+    state.wait_for_everyone()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run-dir", type=Path, required=True, help="the run folder train_stage wrote")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    run_rank(args.run_dir)
+
+
+if __name__ == "__main__":
+    main()

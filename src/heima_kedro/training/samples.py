@@ -1,0 +1,116 @@
+"""Training samples built lazily from prepared pairs: the encoder's (image, question, target
+answer) and each decoder's chat sample with the encoder's thinking states of the same pair.
+
+At real scale a data set does not fit in memory as decoded images, so a sample (image
+processing, tokenisation, labels) is encoded when the data loader asks for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+from transformers import MllamaProcessor, PreTrainedTokenizerBase
+
+from heima_kedro.data.cot import THINKING_STAGES
+from heima_kedro.data.images import ImageLoaders, require_images
+from heima_kedro.models.batching import (
+    collate,
+    encode_decoder_sample,
+    encode_encoder_sample,
+    encoder_sample_length,
+)
+
+
+class EncoderSamples(Dataset):
+    """(image, question, ``target`` column) of each pair, encoded on access."""
+
+    def __init__(
+        self,
+        *,
+        pairs: pd.DataFrame,
+        images: ImageLoaders,
+        processor: MllamaProcessor,
+        target: str,
+        max_length: int,
+    ) -> None:
+        if target not in pairs.columns:
+            raise KeyError(f"target column '{target}' is not in the pairs (columns: {list(pairs.columns)})")
+        require_images(pairs=pairs, images=images)
+        self._rows = list(pairs[["image", "question", target]].itertuples(index=False, name=None))
+        self._images = images
+        self._processor = processor
+        self._max_length = max_length
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def lengths(self) -> list[int]:
+        """Each sample's token count, from the text alone (no image is decoded)."""
+        return [
+            encoder_sample_length(processor=self._processor, question=question, answer=answer, max_length=self._max_length)
+            for _, question, answer in self._rows
+        ]
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        image, question, answer = self._rows[index]
+        return encode_encoder_sample(
+            processor=self._processor,
+            image=self._images[image](),
+            question=question,
+            answer=answer,
+            max_length=self._max_length,
+        )
+
+
+class HandoffSamples(Dataset):
+    """One stage's decoder samples of ``pairs``, each with the encoder's thinking states of the
+    same pair (``states[i]`` belongs to row ``i``), encoded on access."""
+
+    def __init__(
+        self,
+        *,
+        pairs: pd.DataFrame,
+        stage: str,
+        states: Sequence[torch.Tensor],
+        tokenizer: PreTrainedTokenizerBase,
+        max_length: int,
+    ) -> None:
+        if stage not in THINKING_STAGES:
+            raise ValueError(f"stage must be one of {THINKING_STAGES}, got '{stage}'")
+        if len(states) != len(pairs):
+            raise ValueError(f"{len(states)} thinking states for {len(pairs)} pairs: are they from these pairs?")
+        counts = [len(sample) for sample in states]
+        expected = pairs[f"k_{stage}"].astype(int).tolist()
+        wrong = [row for row, (got, want) in enumerate(zip(counts, expected, strict=True)) if got != want]
+        if wrong:
+            raise ValueError(
+                f"{len(wrong)} pairs have thinking states that do not match k_{stage}, e.g. row {wrong[0]}: "
+                f"{counts[wrong[0]]} states for k={expected[wrong[0]]} (was the encoder input truncated?)"
+            )
+        self._rows = list(zip(pairs[f"decoder_{stage}_user"], pairs[f"decoder_{stage}_assistant"], strict=True))
+        self._states = states
+        self._tokenizer = tokenizer
+        self._max_length = max_length
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        user, assistant = self._rows[index]
+        sample = encode_decoder_sample(
+            tokenizer=self._tokenizer, user=user, assistant=assistant, max_length=self._max_length
+        )
+        return {**sample, "thinking_states": self._states[index]}
+
+
+def handoff_collate(
+    samples: Sequence[dict[str, torch.Tensor]], *, pad_token_id: int
+) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+    """The padded decoder batch plus each sample's thinking states, in the batch's order."""
+    return {
+        **collate(samples, pad_token_id=pad_token_id),
+        "thinking_states": [sample["thinking_states"] for sample in samples],
+    }

@@ -1,0 +1,162 @@
+"""What the stages train: the encoder (stage 0 in full, stages 1–4 through its LoRA) and a Heima
+Decoder (its LoRA and hand-off projection, reading the frozen encoder's thinking states).
+
+Each is the model trained in place plus what its samples need, and writes itself to a folder that
+a launched rank reads back: the base model is referenced by the folder it was loaded from (no copy
+of an 11B model per stage), the adapter and everything trained beside it are saved there.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import ClassVar
+
+import pandas as pd
+import torch
+from peft import PeftModel
+from PIL import Image
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import (
+    LlamaForCausalLM,
+    MllamaForConditionalGeneration,
+    MllamaProcessor,
+    PreTrainedTokenizerBase,
+    PreTrainedTokenizerFast,
+)
+
+from heima_kedro.data.images import ImageLoaders
+from heima_kedro.models.batching import collate
+from heima_kedro.models.handoff import HandoffConfig, HandoffDecoder
+from heima_kedro.models.tokenizer import pad_token_id
+from heima_kedro.training.checkpoints import data_digest
+from heima_kedro.training.samples import EncoderSamples, HandoffSamples, handoff_collate
+
+_BASE, _ADAPTER = "base.json", "adapter"
+
+
+@dataclass
+class EncoderTrainable:
+    """The encoder (an Mllama model, or a PEFT model around one) on (image, question, target)."""
+
+    kind: ClassVar[str] = "encoder"
+    model: nn.Module
+    processor: MllamaProcessor
+    images: ImageLoaders
+
+    def samples(self, pairs: pd.DataFrame, *, target: str, max_length: int) -> EncoderSamples:
+        return EncoderSamples(
+            pairs=pairs, images=self.images, processor=self.processor, target=target, max_length=max_length
+        )
+
+    def collate(self) -> Callable[[list], dict]:
+        return partial(collate, pad_token_id=pad_token_id(self.processor.tokenizer))
+
+    def data_digest(self, pairs: pd.DataFrame, *, target: str) -> str:
+        return data_digest(pairs["pair_id"], pairs["image"], pairs["question"], pairs[target])
+
+    def write(self, folder: Path) -> None:
+        _write_model(self.model, folder)
+        self.processor.save_pretrained(folder / "processor")
+
+    @classmethod
+    def read(cls, folder: Path, *, pairs: pd.DataFrame) -> EncoderTrainable:
+        """In a rank: the images are read from the pairs' ``image_path`` column."""
+        images = {
+            image: partial(Image.open, path)
+            for image, path in zip(pairs["image"], pairs["image_path"], strict=True)
+        }
+        return cls(
+            model=_read_model(folder, MllamaForConditionalGeneration),
+            processor=MllamaProcessor.from_pretrained(folder / "processor"),
+            images=images,
+        )
+
+
+@dataclass
+class DecoderTrainable:
+    """A Heima Decoder (the decoder's LoRA and the hand-off projection) on one stage's chat
+    samples, each reading the thinking states of its own pair (``states[i]`` for row ``i``)."""
+
+    kind: ClassVar[str] = "decoder"
+    model: HandoffDecoder
+    tokenizer: PreTrainedTokenizerBase
+    states: Sequence[torch.Tensor]
+
+    def samples(self, pairs: pd.DataFrame, *, target: str, max_length: int) -> HandoffSamples:
+        return HandoffSamples(
+            pairs=pairs, stage=target, states=self.states, tokenizer=self.tokenizer, max_length=max_length
+        )
+
+    def collate(self) -> Callable[[list], dict]:
+        return partial(handoff_collate, pad_token_id=pad_token_id(self.tokenizer))
+
+    def data_digest(self, pairs: pd.DataFrame, *, target: str) -> str:
+        turns = (pairs[f"decoder_{target}_{turn}"] for turn in ("user", "assistant"))
+        return data_digest(pairs["pair_id"], *turns, self.states)
+
+    def write(self, folder: Path) -> None:
+        _write_model(self.model.decoder, folder)
+        save_file(
+            {k: v.contiguous() for k, v in self.model.projection.state_dict().items()},
+            folder / "projection.safetensors",
+        )
+        handoff = {"encoder_width": int(self.states[0].shape[-1]), "token_id": self.model.token_id}
+        (folder / "handoff.json").write_text(json.dumps(handoff))
+        self.tokenizer.save_pretrained(folder / "tokenizer")
+        save_file(
+            {"states": torch.cat(list(self.states)).contiguous(),
+             "counts": torch.tensor([len(sample) for sample in self.states])},
+            folder / "states.safetensors",
+        )
+
+    @classmethod
+    def read(cls, folder: Path, *, pairs: pd.DataFrame) -> DecoderTrainable:
+        decoder = _read_model(folder, LlamaForCausalLM)
+        handoff = json.loads((folder / "handoff.json").read_text())
+        config = HandoffConfig(
+            encoder_width=handoff["encoder_width"], decoder_width=decoder.get_base_model().config.hidden_size,
+            token_id=handoff["token_id"],
+        )
+        projection = config.projection()
+        projection.load_state_dict(load_file(folder / "projection.safetensors"))
+        saved = load_file(folder / "states.safetensors")
+        states = list(torch.split(saved["states"], saved["counts"].tolist()))
+        return cls(
+            model=HandoffDecoder(decoder=decoder, projection=projection, token_id=config.token_id),
+            tokenizer=PreTrainedTokenizerFast.from_pretrained(folder / "tokenizer"),
+            states=states,
+        )
+
+
+#: Every kind of trainable, for the launched ranks to read back.
+TRAINABLES = {trainable.kind: trainable for trainable in (EncoderTrainable, DecoderTrainable)}
+
+
+def _write_model(model: nn.Module, folder: Path) -> None:
+    """The base model's folder (as it was loaded) and, for a PEFT model, the adapter itself."""
+    folder.mkdir(parents=True, exist_ok=True)
+    is_peft = isinstance(model, PeftModel)
+    base = model.get_base_model() if is_peft else model
+    source = Path(base.name_or_path) if base.name_or_path else None
+    if not (source and (source / "config.json").is_file()):
+        if is_peft:
+            # Saving a base that carries LoRA layers would rename its weights; the pipelines
+            # always load the base from a folder, so this only guards direct callers.
+            raise ValueError("a launched LoRA stage needs a base model loaded with from_pretrained (name_or_path)")
+        base.save_pretrained(folder / "base")
+        source = folder / "base"
+    (folder / _BASE).write_text(json.dumps({"base": str(source)}))
+    if is_peft:
+        model.save_pretrained(folder / _ADAPTER)
+
+
+def _read_model(folder: Path, model_class: type) -> nn.Module:
+    base = model_class.from_pretrained(json.loads((folder / _BASE).read_text())["base"], use_safetensors=True)
+    if (folder / _ADAPTER).is_dir():
+        return PeftModel.from_pretrained(base, folder / _ADAPTER, is_trainable=True)
+    return base

@@ -1,0 +1,100 @@
+"""Stages under `accelerate launch` with two CPU processes (gloo), end to end: the encoder in full
+(stage 0), the encoder's LoRA (stages 1–4) and a decoder (stage 5), each through the one stage
+trainer, with only the trained weights coming back."""
+
+import json
+from functools import partial
+
+import pandas as pd
+import pytest
+import torch
+from peft import get_peft_model
+from PIL import Image
+from transformers import LlamaForCausalLM, MllamaForConditionalGeneration
+
+from heima_kedro.data.decoder_samples import decoder_chat
+from heima_kedro.models.factory import build_tiny_decoder, build_tiny_encoder
+from heima_kedro.models.handoff import HandoffConfig, HandoffDecoder
+from heima_kedro.models.lora import LoraSettings, decoder_lora_config, encoder_lora_config
+from heima_kedro.training.stages import StageConfig, train_stage
+from heima_kedro.training.trainables import DecoderTrainable, EncoderTrainable
+from tiny import DECODER, ENCODER
+
+pytestmark = pytest.mark.slow
+
+TOKENS = ("<THINKING_OF_SUMMARY>", "<THINKING_OF_CAPTION>")
+
+
+@pytest.fixture
+def pairs(tmp_path, shapes_pairs):
+    rows = []
+    for i, (image, question, answer) in enumerate(shapes_pairs[:8]):
+        path = tmp_path / f"{i}.png"
+        image.save(path)
+        user, assistant = decoder_chat(stage="caption", question=question, thinking=TOKENS[1], stage_text=answer[:80],
+                                       question_template=i, answer_template=i)
+        rows.append({"pair_id": f"p{i}", "image": f"{i}.png", "image_path": str(path), "question": question,
+                     "full_cot": answer, "k_caption": 1, "decoder_caption_user": user,
+                     "decoder_caption_assistant": assistant})
+    return pd.DataFrame(rows)
+
+
+def _images(pairs: pd.DataFrame) -> dict:
+    return {row.image: partial(Image.open, row.image_path) for row in pairs.itertuples()}
+
+
+def _stage(tmp_path, target: str, steps: int) -> StageConfig:
+    return StageConfig.from_params({
+        "target": target, "max_length": 512,
+        "train": {"lr": 1e-2, "warmup_steps": 1, "max_steps": steps, "batch_size": 2},
+        "launch": {"num_processes": 2, "run_dir": str(tmp_path / "run")},
+    })
+
+
+def test_two_cpu_processes_train_stage_0_and_only_the_result_comes_back(tmp_path, pairs, processor, tokenizer):
+    model = build_tiny_encoder(config=ENCODER, tokenizer=tokenizer)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trainable = EncoderTrainable(model=model, processor=processor, images=_images(pairs))
+    result = train_stage(trainable=trainable, pairs=pairs, stage=_stage(tmp_path, "full_cot", 4))
+
+    assert result.steps == 4 and len(result.losses) == 4
+    assert result.losses[-1] < result.losses[0]
+    changed = [n for n, p in model.named_parameters() if not torch.equal(p, before[n])]
+    assert len(changed) == len(before)  # every weight came back trained from the main process
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        "encoder", "pairs.parquet", "result.json", "stage.json", "trained.safetensors"]
+    assert json.loads((tmp_path / "run/result.json").read_text())["num_processes"] == 2
+
+
+def test_launched_lora_stage_trains_the_adapter_on_the_saved_base(tmp_path, pairs, processor, tokenizer):
+    build_tiny_encoder(config=ENCODER, tokenizer=tokenizer).save_pretrained(tmp_path / "cot_model")
+    base = MllamaForConditionalGeneration.from_pretrained(tmp_path / "cot_model")
+    ids = [tokenizer.convert_tokens_to_ids(token) for token in TOKENS]
+    model = get_peft_model(base, encoder_lora_config(settings=LoraSettings(r=2, alpha=4), thinking_token_ids=ids))
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trainable = EncoderTrainable(model=model, processor=processor, images=_images(pairs))
+    train_stage(trainable=trainable, pairs=pairs, stage=_stage(tmp_path, "full_cot", 3))
+
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    trainable_names = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert changed == trainable_names  # the adapter trained (LoRA B moved from zero) ...
+    assert not (tmp_path / "run/encoder/base").exists()  # ... on the folder the base came from
+
+
+def test_launched_decoder_trains_its_lora_and_projection(tmp_path, pairs, tokenizer):
+    build_tiny_decoder(config=DECODER, tokenizer=tokenizer).save_pretrained(tmp_path / "decoder_base")
+    base = LlamaForCausalLM.from_pretrained(tmp_path / "decoder_base")
+    token_id = tokenizer.convert_tokens_to_ids(TOKENS[1])
+    handoff = HandoffConfig(encoder_width=24, decoder_width=DECODER.hidden_size, token_id=token_id)
+    torch.manual_seed(0)
+    peft = get_peft_model(base, decoder_lora_config(settings=LoraSettings(r=2, alpha=4)))
+    model = HandoffDecoder(decoder=peft, projection=handoff.projection(), token_id=token_id)
+    states = [torch.randn(1, 24, generator=torch.Generator().manual_seed(i)) for i in range(len(pairs))]
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trainable = DecoderTrainable(model=model, tokenizer=tokenizer, states=states)
+    result = train_stage(trainable=trainable, pairs=pairs, stage=_stage(tmp_path, "caption", 3))
+
+    assert result.steps == 3
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert "projection.weight" in changed
+    assert changed == {n for n, p in model.named_parameters() if p.requires_grad}

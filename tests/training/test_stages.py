@@ -1,0 +1,54 @@
+"""A stage's configuration: validated before anything trains, each bad value named, and the same
+after a round trip through a launched rank's files."""
+
+import json
+
+import pytest
+
+from heima_kedro.training.launch import LaunchConfig, launch_command
+from heima_kedro.training.stages import StageConfig
+
+STAGE = {"target": "compress_all", "max_length": 64, "checkpoint": {"every": 5},
+         "train": {"lr": 1e-3, "max_steps": 3, "betas": [0.9, 0.99], "clip": None}}
+
+
+def test_a_stage_survives_the_round_trip_to_a_launched_rank():
+    stage = StageConfig.from_params(STAGE)
+    again = StageConfig.from_params(json.loads(json.dumps(stage.to_params())))
+    assert again == stage
+    assert stage.train.betas == (0.9, 0.99) and stage.train.clip is None and stage.checkpoint.every == 5
+    assert not stage.launch.launches
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"targett": "x"}, r"unknown stage parameters \['targett'\]"),
+    ({"max_length": 0}, "max_length must be an integer >= 1"),
+    ({"target": ""}, "target must name"),
+    ({"checkpoint": {"every": 0}}, "checkpoint.every must be an integer >= 1"),
+    ({"train": {"lr": -1}}, "train.lr must be > 0"),
+    ({"launch": {"num_processes": 0}}, "launch.num_processes"),
+    ({"launch": {"config_file": "/nowhere.yaml"}}, "launch.config_file not found"),
+])
+def test_bad_stage_parameters_are_named(change, message):
+    with pytest.raises(ValueError, match=message):
+        StageConfig.from_params({**STAGE, **change})
+
+
+def test_a_missing_stage_parameter_is_named():
+    with pytest.raises(ValueError, match=r"stage parameters \['train'\] are missing"):
+        StageConfig.from_params({"target": "x", "max_length": 3})
+
+
+def test_checkpoint_null_trains_without_checkpoints():
+    assert StageConfig.from_params({**STAGE, "checkpoint": None}).checkpoint is None
+
+
+def test_launch_takes_the_process_count_and_config_file_it_is_given(tmp_path):
+    config_file = tmp_path / "fsdp.yaml"
+    config_file.write_text("distributed_type: FSDP\n")
+    config = LaunchConfig(num_processes=2, config_file=str(config_file))
+    assert config.launches
+    command = launch_command(run_dir=tmp_path, config=config)
+    assert command[command.index("--num_processes") + 1] == "2"
+    assert command[command.index("--config_file") + 1] == str(config_file)
+    assert command[-3:] == ["heima_kedro.training.rank", "--run-dir", str(tmp_path)]
