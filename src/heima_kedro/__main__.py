@@ -2,89 +2,20 @@
 ``heima-kedro demo``, the Heima demo on one image and question; ``heima-kedro sweep``, the study
 once per thinking setting and their comparison (see ``--help`` of each)."""
 
-import logging
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import click
+from heima_kedro.cli.commands import demo_command, sweep_command
 
-
-@click.command(
-    name="demo",
-    epilog="Example: heima-kedro demo --image data/01_raw/shapes_cot/images/shapes/000001.png "
-    "--question 'Is there a blue square in the image?'",
-)
-@click.option(
-    "--image", "image_path", required=True, type=click.Path(path_type=Path),
-    help="The image to ask about (any format Pillow reads).",
-)
-@click.option("--question", required=True, help="The question about the image.")
-@click.option(
-    "--env", "-e", default=None,
-    help="Kedro environment whose catalog holds the trained models (default: the project's, base + local).",
-)
-@click.option(
-    "--max-new-tokens", type=click.IntRange(min=1), default=None,
-    help="Most tokens each model may generate for its answer (default: token_count.decoding.max_new_tokens).",
-)
-@click.option(
-    "--project-path", type=click.Path(path_type=Path, file_okay=False), default=Path.cwd,
-    show_default="the current directory", help="The Kedro project to load.",
-)
-@click.option("--verbose", "-v", is_flag=True, help="Show Kedro's log messages and loading progress.")
-def demo_command(image_path: Path, question: str, env: str | None, max_new_tokens: int | None,
-                 project_path: Path, verbose: bool) -> None:
-    """Answer QUESTION about IMAGE with the trained Heima Encoder and print its answer, the three
-    thinking stages decoded back into text by the Heima Decoders, and the answer's token counts
-    and latency against the CoT model's answer to the same question.
-
-    The models are the latest saved versions in the project's catalog: train them first with
-    `kedro run` (the whole study) or the pipelines the error message names.
-    """
-    with _quiet(not verbose):
-        # Imported here, quietly: torch and Kedro load (and log) only when the demo runs.
-        from heima_kedro.cli.demo import DemoError, demo_in_project, format_result
-
-        try:
-            result = demo_in_project(
-                project_path=project_path.resolve(), image_path=image_path, question=question, env=env,
-                max_new_tokens=max_new_tokens,
-            )
-        except DemoError as error:
-            raise click.ClickException(str(error)) from error
-    click.echo(format_result(result))
-
-
-@contextmanager
-def _quiet(enabled: bool) -> Iterator[None]:
-    """Without Kedro's INFO line per catalog load and transformers' loading bars, the demo's
-    report is the whole output; errors still show."""
-    from transformers.utils import logging as hf_logging
-
-    if not enabled:
-        yield
-        return
-    logging.disable(logging.WARNING)
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        logging.disable(logging.NOTSET)
-        hf_logging.enable_progress_bar()
+_COMMANDS = {"demo": demo_command, "sweep": sweep_command}
 
 
 def main(*args: Any, **kwargs: Any) -> Any:
     kwargs["standalone_mode"] = not hasattr(sys, "ps1")
     argv = list(args[0]) if args else sys.argv[1:]
-    if argv[:1] == ["demo"]:  # the demo bootstraps the project it is pointed at
-        return demo_command.main(argv[1:], prog_name="heima-kedro demo", **kwargs)
-    if argv[:1] == ["sweep"]:  # the sweep starts `kedro run` itself, once per setting
-        from heima_kedro.cli.sweep import main as sweep
-
-        return sweep(argv[1:], prog="heima-kedro sweep")
+    if argv[:1] and argv[0] in _COMMANDS:  # they start Kedro themselves, in the project they name
+        return _COMMANDS[argv[0]].main(argv[1:], prog_name=f"heima-kedro {argv[0]}", **kwargs)
     # Imported here: importing Kedro's project module logs its logging set-up, which the demo hides.
     from kedro.framework.cli.utils import find_run_command
     from kedro.framework.project import configure_project
