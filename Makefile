@@ -1,6 +1,6 @@
 # Two commands on a fresh machine:
 #   make study   set up, then run the whole study on the embedded default (`kedro run`)
-#   make test    set up, then run the tests
+#   make test    set up, then lint and run every test (make test-fast: the tests not marked slow)
 # TORCH_SPEC picks the torch build: the default is the CPU wheel; on a CUDA machine use e.g.
 #   make study TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
 
@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 # apt-get needs root: use sudo unless we are root already.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser wordnet study test lint bench viz mlflow-ui sweep
+.PHONY: setup browser wordnet study test test-fast lint bench viz mlflow-ui sweep
 
 setup: $(VENV)/.installed
 
@@ -34,9 +34,17 @@ wordnet:
 study: setup wordnet
 	$(BIN)/kedro run
 
-test: setup browser wordnet
-	$(BIN)/ruff check src tests benchmarks
+CODE := src tests benchmarks research
+
+lint: setup
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
+
+test: lint browser wordnet
 	$(BIN)/pytest
+
+test-fast: lint wordnet
+	$(BIN)/pytest -m "not slow"
 
 bench: setup
 	$(BIN)/python benchmarks/bench_data_prep.py
@@ -49,6 +57,6 @@ mlflow-ui: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/kedro mlflow ui
 
 # The study per thinking setting (k = 1, 2, 4 fixed; ratio 0.05), then `compare`; e.g.
-#   make sweep SWEEP_ARGS="--fixed 1 2 --ratio --params cot_baseline.train.max_steps=100"
+#   make sweep SWEEP_ARGS="--fixed 1 2 --ratio --params cot_baseline.stage_0.train.max_steps=100"
 sweep: setup
-	$(BIN)/python -m heima_kedro.sweep $(SWEEP_ARGS)
+	$(BIN)/heima-kedro sweep $(SWEEP_ARGS)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
+from _results import write_result
 from heima_kedro.pipelines.data_prep.nodes import (
     build_targets_node,
     check_images_node,
@@ -30,8 +30,10 @@ from heima_kedro.pipelines.data_prep.nodes import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-WORDS = ("the image shows a chart with bars lines values labels axis title colour left right "
-         "top bottom highest lowest compare question answer therefore because first then").split()
+WORDS = (
+    "the image shows a chart with bars lines values labels axis title colour left right "
+    "top bottom highest lowest compare question answer therefore because first then"
+).split()
 
 
 def _text(rng: np.random.Generator, n_words: int, tag: str) -> str:
@@ -43,7 +45,9 @@ def write_dataset(folder: Path, *, pairs: int, images: int, seed: int = 0) -> Pa
     image_dir = folder / "images" / "bench"
     image_dir.mkdir(parents=True)
     for i in range(images):
-        Image.new("RGB", (64, 64), tuple(int(c) for c in rng.integers(0, 255, 3))).save(image_dir / f"{i}.png")
+        Image.new("RGB", (64, 64), tuple(int(c) for c in rng.integers(0, 255, 3))).save(
+            image_dir / f"{i}.png"
+        )
     lines, written, record = [], 0, 0
     while written < pairs:
         n = min(int(rng.integers(1, 4)), pairs - written)
@@ -56,10 +60,19 @@ def write_dataset(folder: Path, *, pairs: int, images: int, seed: int = 0) -> Pa
                 f"<REASONING> {_text(rng, 80, 'Reasoning ' + uid)} </REASONING>\n\n"
                 f"<CONCLUSION> Answer {j}. </CONCLUSION>"
             )
-            question = ("<image>\n" if j == 0 else "") + f"What does chart {record} show about item {j}?"
+            question = (
+                "<image>\n" if j == 0 else ""
+            ) + f"What does chart {record} show about item {j}?"
             turns += [{"from": "human", "value": question}, {"from": "gpt", "value": answer}]
-        lines.append(json.dumps({"id": f"bench_{record}", "image": f"bench/{record % images}.png",
-                                 "conversations": turns}))
+        lines.append(
+            json.dumps(
+                {
+                    "id": f"bench_{record}",
+                    "image": f"bench/{record % images}.png",
+                    "conversations": turns,
+                }
+            )
+        )
         written += n
         record += 1
     path = folder / "train.jsonl"
@@ -70,14 +83,17 @@ def write_dataset(folder: Path, *, pairs: int, images: int, seed: int = 0) -> Pa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=100_000)
-    parser.add_argument("--images", type=int, default=2_000, help="distinct images shared by the pairs")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/data_prep.json")
+    parser.add_argument(
+        "--images", type=int, default=2_000, help="distinct images shared by the pairs"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         jsonl = write_dataset(folder, pairs=args.pairs, images=args.images)
-        params = yaml.safe_load((ROOT / "conf/base/parameters_data_prep.yml").read_text())["data_prep"]
+        params = yaml.safe_load((ROOT / "conf/base/parameters_data_prep.yml").read_text())[
+            "data_prep"
+        ]
         params["image_root"] = str(folder / "images")
         raw = jsonl.read_text()
 
@@ -108,18 +124,28 @@ def main() -> None:
         "jsonl_mb": round(len(raw) / 1e6, 1),
         **{key: round(value, 3) for key, value in timings.items()},
         "pairs_per_s": round(args.pairs / timings["nodes_total_s"]),
-        "pairs_per_s_with_writes": round(args.pairs / (timings["nodes_total_s"] + timings["parquet_write_s"])),
+        "pairs_per_s_with_writes": round(
+            args.pairs / (timings["nodes_total_s"] + timings["parquet_write_s"])
+        ),
         "target_s": 15.0,
-        "machine": f"{platform.machine()}, {platform.python_version()}",
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"data_prep on {args.pairs:,} pairs ({figures['jsonl_mb']} MB JSONL, {args.images:,} images):")
-    for key, value in figures.items():
-        if key.endswith("_s"):
-            print(f"  {key:<20} {value:8.2f}")
-    print(f"  {figures['pairs_per_s']:,} pairs/s (nodes); {figures['pairs_per_s_with_writes']:,} pairs/s with Parquet writes")
-    print(f"  figures written to {args.out}")
+    headline = {
+        "pairs": f"{args.pairs:,}",
+        "nodes": f"{timings['nodes_total_s']:.1f} s ({figures['pairs_per_s']:,} pairs/s)",
+        "with Parquet writes": f"{timings['nodes_total_s'] + timings['parquet_write_s']:.1f} s",
+    }
+    out = write_result("data_prep", headline=headline, figures=figures)
+    print(
+        f"data_prep on {args.pairs:,} pairs ({figures['jsonl_mb']} MB JSONL, "
+        f"{args.images:,} images):"
+    )
+    for key, value in timings.items():
+        print(f"  {key:<20} {value:8.2f}")
+    print(
+        f"  {figures['pairs_per_s']:,} pairs/s (nodes); "
+        f"{figures['pairs_per_s_with_writes']:,} pairs/s with Parquet writes"
+    )
+    print(f"  figures written to {out}")
 
 
 if __name__ == "__main__":

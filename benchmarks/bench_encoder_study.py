@@ -6,15 +6,14 @@ checkpoint is resumed), times the second run (the issue's ≤ 8 min budget cover
 evaluation reports, prints a summary and writes ``benchmarks/results/encoder_study.json``.
 ``--params`` is passed to that run's ``kedro run``, to measure a trade such as a longer stage 3.
 
-    python benchmarks/bench_encoder_study.py [--keep DIR] [--params "encoder_training.stage_3.train.max_steps=10000"]
+    python benchmarks/bench_encoder_study.py [--keep DIR] \
+        [--params "encoder_training.stage_3.train.max_steps=10000"]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from _results import write_result
 from heima_kedro.cli.scratch_project import make_scratch_project
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,16 +45,24 @@ def _kedro_run(project: Path, pipelines: str, log: Path, params: str | None = No
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--keep", type=Path, help="run in this folder and keep it (default: a temporary one)")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/encoder_study.json")
-    parser.add_argument("--params", help="kedro run --params for cot_baseline,encoder_training (default: none)")
+    parser.add_argument(
+        "--keep", type=Path, help="run in this folder and keep it (default: a temporary one)"
+    )
+    parser.add_argument(
+        "--params", help="kedro run --params for cot_baseline,encoder_training (default: none)"
+    )
     args = parser.parse_args()
 
-    project = make_scratch_project(source=ROOT, target=args.keep or Path(tempfile.mkdtemp(prefix="heima_bench_")))
+    project = make_scratch_project(
+        source=ROOT, target=args.keep or Path(tempfile.mkdtemp(prefix="heima_bench_"))
+    )
     try:
         data_s = _kedro_run(project, "synthetic_data,data_prep", project / "data_prep.log")
         study_s = _kedro_run(
-            project, "cot_baseline,encoder_training", project / "encoder_study.log", params=args.params
+            project,
+            "cot_baseline,encoder_training",
+            project / "encoder_study.log",
+            params=args.params,
         )
         stage_0 = _latest_json(project / "data/08_reporting/cot_baseline_evaluation.json")
         heima = _latest_json(project / "data/08_reporting/heima_encoder_evaluation.json")
@@ -72,17 +80,30 @@ def main() -> None:
         "heima_accuracy": heima["accuracy"],
         "test_pairs": heima["pairs"],
         "params": args.params,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(figures, indent=2) + "\n")
+    headline = {
+        "`cot_baseline` + `encoder_training`": f"{study_s:.0f} s",
+        "stage 0 accuracy": f"{stage_0['accuracy']:.3f}",
+        "Heima accuracy": f"{heima['accuracy']:.3f}",
+        "Heima format": f"{heima['heima_format']:.3f}",
+    }
+    out = write_result(
+        "encoder_study_variant" if args.params else "encoder_study",
+        headline=headline,
+        figures=figures,
+    )
     print(f"encoder study on the embedded default ({figures['test_pairs']} test pairs):")
     if args.params:
         print(f"  with --params {args.params}")
-    print(f"  cot_baseline + encoder_training  {study_s:7.1f} s  (budget {BUDGET_S} s, incl. start-up)")
-    print(f"  stage 0: accuracy {stage_0['accuracy']:.3f}, well-formed {stage_0['well_formed']:.3f}")
+    print(
+        f"  cot_baseline + encoder_training  {study_s:7.1f} s  "
+        f"(budget {BUDGET_S} s, incl. start-up)"
+    )
+    print(
+        f"  stage 0: accuracy {stage_0['accuracy']:.3f}, well-formed {stage_0['well_formed']:.3f}"
+    )
     print(f"  stage 4: Heima format {heima['heima_format']:.3f}, accuracy {heima['accuracy']:.3f}")
-    print(f"  figures written to {args.out}")
+    print(f"  figures written to {out}")
 
 
 if __name__ == "__main__":

@@ -14,9 +14,6 @@ ways must give the same tokens. Prints a summary and writes
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
 import warnings
 from pathlib import Path
@@ -25,6 +22,7 @@ import torch
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
+from _results import write_result
 from heima_kedro.data.cot import THINKING_STAGES, StageError
 from heima_kedro.data.decoder_samples import decoder_question
 from heima_kedro.models.generation import (
@@ -43,7 +41,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=128, help="test pairs (default 128)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
-    parser.add_argument("--project", type=Path, default=ROOT, help="the trained Kedro project (default: this one)")
+    parser.add_argument(
+        "--project", type=Path, default=ROOT, help="the trained Kedro project (default: this one)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
@@ -53,11 +53,11 @@ def main() -> None:
         context = session.load_context()
         catalog, params = context.catalog, context.params
         processor = catalog.load("processor")
-        encoder = catalog.load("stage_4.adapter").apply_to(catalog.load("cot_model")).merge_and_unload().eval()
+        encoder = catalog.load("stage_4.adapter").merged_into(catalog.load("cot_model")).eval()
         pairs = catalog.load("test_pairs").head(args.pairs).reset_index(drop=True)
         images = catalog.load("encoder_images")
         decoder_tokenizer = catalog.load("decoder_tokenizer")
-        adapters = {stage: catalog.load(f"decoder_{stage}.decoder_adapter") for stage in THINKING_STAGES}
+        adapters = {stage: catalog.load(f"decoder_{stage}.adapter") for stage in THINKING_STAGES}
         decoder_base = lambda: catalog.load("decoder_base")  # noqa: E731 — a fresh base per merge
     evaluation = params["reconstruction_eval"]
     tokens = params["data_prep"]["thinking"]["tokens"]
@@ -66,16 +66,25 @@ def main() -> None:
 
     def answers(batch_size: int):
         decoding = DecodingConfig(**{**evaluation["encoder_decoding"], "batch_size": batch_size})
-        return generate_with_states(model=encoder, processor=processor, images=pictures,
-                                    questions=list(pairs["question"]), decoding=decoding,
-                                    capture_ids=list(encoder_ids.values()))
+        return generate_with_states(
+            model=encoder,
+            processor=processor,
+            images=pictures,
+            questions=list(pairs["question"]),
+            decoding=decoding,
+            capture_ids=list(encoder_ids.values()),
+        )
 
     decoders = {}
     for stage in THINKING_STAGES:
-        config = HandoffConfig(encoder_width=encoder.config.text_config.hidden_size,
-                               decoder_width=decoder_base().config.hidden_size,
-                               token_id=thinking_token_ids(decoder_tokenizer, tokens)[stage])
-        decoders[stage] = trained_decoder(decoder_base=decoder_base(), adapter=adapters[stage], config=config)
+        config = HandoffConfig(
+            encoder_width=encoder.config.text_config.hidden_size,
+            decoder_width=decoder_base().config.hidden_size,
+            token_id=thinking_token_ids(decoder_tokenizer, tokens)[stage],
+        )
+        decoders[stage] = trained_decoder(
+            decoder_base=decoder_base(), adapter=adapters[stage], config=config
+        )
 
     def reconstructions(generations, batch_size: int) -> dict[str, list[str]]:
         out = {}
@@ -83,51 +92,88 @@ def main() -> None:
             users, states = [], []
             for row, generation in enumerate(generations):
                 try:
-                    span = stage_thinking_states(generation=generation, stage=stage, token=tokens[stage],
-                                                 token_id=encoder_ids[stage])
+                    span = stage_thinking_states(
+                        generation=generation,
+                        stage=stage,
+                        token=tokens[stage],
+                        token_id=encoder_ids[stage],
+                    )
                 except StageError:
                     continue
-                users.append(decoder_question(stage=stage, question=pairs.at[row, "question"],
-                                              thinking=tokens[stage] * len(span),
-                                              question_template=evaluation["question_template"]))
+                users.append(
+                    decoder_question(
+                        stage=stage,
+                        question=pairs.at[row, "question"],
+                        thinking=tokens[stage] * len(span),
+                        question_template=evaluation["question_template"],
+                    )
+                )
                 states.append(span)
-            decoding = DecodingConfig(**{**evaluation["decoder_decoding"], "batch_size": batch_size})
-            out[stage] = reconstruct(decoder=decoders[stage], tokenizer=decoder_tokenizer, users=users,
-                                     states=states, decoding=decoding)
+            decoding = DecodingConfig(
+                **{**evaluation["decoder_decoding"], "batch_size": batch_size}
+            )
+            out[stage] = reconstruct(
+                decoder=decoders[stage],
+                tokenizer=decoder_tokenizer,
+                users=users,
+                states=states,
+                decoding=decoding,
+            )
         return out
 
     timings: dict[str, dict[str, float]] = {}
     results = {}
-    for label, batch_sizes in (("batched", (evaluation["encoder_decoding"]["batch_size"],
-                                            evaluation["decoder_decoding"]["batch_size"])), ("single", (1, 1))):
+    for label, batch_sizes in (
+        (
+            "batched",
+            (
+                evaluation["encoder_decoding"]["batch_size"],
+                evaluation["decoder_decoding"]["batch_size"],
+            ),
+        ),
+        ("single", (1, 1)),
+    ):
         start = time.perf_counter()
         generations = answers(batch_sizes[0])
         encoded = time.perf_counter()
         texts = reconstructions(generations, batch_sizes[1])
         done = time.perf_counter()
-        timings[label] = {"encoder_s": encoded - start, "decoders_s": done - encoded, "total_s": done - start}
+        timings[label] = {
+            "encoder_s": encoded - start,
+            "decoders_s": done - encoded,
+            "total_s": done - start,
+        }
         results[label] = ([g.token_ids for g in generations], texts)
     same = results["batched"] == results["single"]
     speedup = timings["single"]["total_s"] / timings["batched"]["total_s"]
     figures = {
         "pairs": len(pairs),
-        "batch_sizes": {"encoder": evaluation["encoder_decoding"]["batch_size"],
-                        "decoders": evaluation["decoder_decoding"]["batch_size"]},
+        "batch_sizes": {
+            "encoder": evaluation["encoder_decoding"]["batch_size"],
+            "decoders": evaluation["decoder_decoding"]["batch_size"],
+        },
         "timings": timings,
         "speedup": speedup,
         "target_speedup": TARGET,
         "same_outputs": same,
         "threads": args.threads,
-        "load_average": os.getloadavg(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
     }
-    out = ROOT / "benchmarks/results/evaluation.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(figures, indent=2))
-    print(f"{len(pairs)} test pairs: batched {timings['batched']['total_s']:.1f} s "
-          f"(encoder {timings['batched']['encoder_s']:.1f} s + decoders {timings['batched']['decoders_s']:.1f} s), "
-          f"one at a time {timings['single']['total_s']:.1f} s: {speedup:.1f}x (target >= {TARGET:.0f}x); "
-          f"same outputs: {same}; load average {figures['load_average'][0]:.1f}")
+    headline = {
+        "test pairs": str(len(pairs)),
+        "batched": f"{timings['batched']['total_s']:.1f} s",
+        "one at a time": f"{timings['single']['total_s']:.1f} s",
+        "speed-up": f"{speedup:.1f}×",
+        "same outputs": "yes" if same else "NO",
+    }
+    out = write_result("evaluation", headline=headline, figures=figures)
+    print(
+        f"{len(pairs)} test pairs: batched {timings['batched']['total_s']:.1f} s "
+        f"(encoder {timings['batched']['encoder_s']:.1f} s + "
+        f"decoders {timings['batched']['decoders_s']:.1f} s), "
+        f"one at a time {timings['single']['total_s']:.1f} s: {speedup:.1f}x "
+        f"(target >= {TARGET:.0f}x); "
+        f"same outputs: {same}"
+    )
     print(f"wrote {out}")
 
 

@@ -6,8 +6,8 @@ configuration (nothing of yours is touched; no checkpoint is resumed), then read
 and prints each figure beside its bar: stage-0 accuracy, Heima format and accuracy, the token
 ratio, ROUGE-L real vs shuffled for caption and reasoning, and the total time (≤ 15 min). Writes
 ``benchmarks/results/study.json`` (``study_variant.json`` for a variant run with ``--params``);
-exits non-zero when a bar is missed, so it can gate a release. The machine's load average is
-recorded: other work slows the run many times over.
+exits non-zero when a bar is missed. The machine's load average is recorded: other work slows
+the run many times over.
 
     python benchmarks/bench_study.py [--keep DIR] [--params "synthetic_data.wording=fixed"]
 """
@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -27,6 +25,7 @@ from pathlib import Path
 
 import yaml
 
+from _results import write_result
 from heima_kedro.cli.scratch_project import make_scratch_project
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,10 +55,15 @@ def nested_params(text: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--keep", type=Path, help="run in this folder and keep it (default: a temporary one)")
-    parser.add_argument("--params", help="a variant of the default study, as `kedro run --params` "
-                        "takes it (e.g. synthetic_data.wording=fixed); written to the project's "
-                        "conf/local/parameters_variant.yml")
+    parser.add_argument(
+        "--keep", type=Path, help="run in this folder and keep it (default: a temporary one)"
+    )
+    parser.add_argument(
+        "--params",
+        help="a variant of the default study, as `kedro run --params` "
+        "takes it (e.g. synthetic_data.wording=fixed); written to the project's "
+        "conf/local/parameters_variant.yml",
+    )
     args = parser.parse_args()
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="heima_study_"))
     project = make_scratch_project(source=ROOT, target=workdir / "project")
@@ -69,8 +73,13 @@ def main() -> None:
     try:
         start = time.perf_counter()
         with (workdir / "kedro_run.log").open("w") as log:
-            subprocess.run([str(Path(sys.executable).parent / "kedro"), "run"], cwd=project,
-                           stdout=log, stderr=subprocess.STDOUT, check=True)
+            subprocess.run(
+                [str(Path(sys.executable).parent / "kedro"), "run"],
+                cwd=project,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=True,
+            )
         total_s = time.perf_counter() - start
         stage_0 = _report(project, "cot_baseline_evaluation.json")
         heima = _report(project, "heima_encoder_evaluation.json")
@@ -89,12 +98,16 @@ def main() -> None:
         "cot_accuracy": reconstruction["accuracy"]["cot"],
         "ratio_total": tokens["ratio_total"],
         "ratio_latency": tokens["ratio_latency"],
-        **{f"{stage}_rouge_l": reconstruction[stage]["rouge_l"] for stage in ("caption", "reasoning")},
-        **{f"{stage}_rouge_l_shuffled": shuffled[stage]["rouge_l"] for stage in ("caption", "reasoning")},
+        **{
+            f"{stage}_rouge_l": reconstruction[stage]["rouge_l"]
+            for stage in ("caption", "reasoning")
+        },
+        **{
+            f"{stage}_rouge_l_shuffled": shuffled[stage]["rouge_l"]
+            for stage in ("caption", "reasoning")
+        },
         "test_pairs": reconstruction["pairs"],
         "params": args.params,
-        "load_average": os.getloadavg(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
     }
     bars = {
         "whole study ≤ 15 min": figures["total_s"] <= BUDGET_S,
@@ -102,18 +115,32 @@ def main() -> None:
         "Heima format ≥ 0.95": figures["heima_format"] >= 0.95,
         "Heima accuracy ≥ CoT − 0.05": figures["heima_accuracy"] >= figures["cot_accuracy"] - 0.05,
         "token ratio ≤ 0.15": figures["ratio_total"] <= 0.15,
-        **{f"{stage} ROUGE-L ≥ shuffled + 0.15": figures[f"{stage}_rouge_l"] >= figures[f"{stage}_rouge_l_shuffled"] + 0.15
-           for stage in ("caption", "reasoning")},
+        **{
+            f"{stage} ROUGE-L ≥ shuffled + 0.15": figures[f"{stage}_rouge_l"]
+            >= figures[f"{stage}_rouge_l_shuffled"] + 0.15
+            for stage in ("caption", "reasoning")
+        },
     }
     figures["bars"] = bars
+    headline = {
+        "`kedro run`": f"{total_s:.0f} s",
+        "stage 0 / CoT accuracy": f"{figures['stage_0_accuracy']:.3f}",
+        "Heima accuracy": f"{figures['heima_accuracy']:.3f}",
+        "Heima format": f"{figures['heima_format']:.3f}",
+        "token ratio Heima/CoT": f"{figures['ratio_total']:.3f}",
+        **{
+            f"{stage} ROUGE-L (shuffled)": f"{figures[f'{stage}_rouge_l']:.3f} "
+            f"({figures[f'{stage}_rouge_l_shuffled']:.3f})"
+            for stage in ("caption", "reasoning")
+        },
+    }
     # A variant's figures never replace the default study's.
-    out = ROOT / "benchmarks/results" / ("study_variant.json" if args.params else "study.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"the whole study (`kedro run`, {figures['test_pairs']} test pairs): {total_s:.0f} s "
-          f"(load average {figures['load_average'][0]:.1f})")
+    out = write_result(
+        "study_variant" if args.params else "study", headline=headline, figures=figures
+    )
+    print(f"the whole study (`kedro run`, {figures['test_pairs']} test pairs): {total_s:.0f} s")
     for name, value in figures.items():
-        if name not in ("bars", "load_average", "machine", "total_s", "test_pairs", "params"):
+        if name not in ("bars", "total_s", "test_pairs", "params"):
             print(f"  {name:28s} {value:.3f}")
     for bar, met in bars.items():
         print(f"  [{'met' if met else 'MISSED'}] {bar}")

@@ -2,63 +2,14 @@
 
 Works on a project kept by ``bench_study.py --keep DIR`` (or any project whose ``encoder_training``
 has run on ShapesCoT). Runs the frozen stage-4 encoder teacher-forced over the train and test
-pairs exactly as ``decoder_training`` does (final post-norm state at the position that emits each
-thinking token), fits a logistic regression per label on the training pairs' states and scores it
-on the test pairs' states, beside always answering the commonest label:
+pairs exactly as ``decoder_training`` does, fits a logistic regression per label (each cell's
+colour, shape and object; the object count; the answer) on the training pairs' states and scores
+it on the test pairs' states, beside always answering the commonest label. It also gives ROUGE-L
+ceilings of the caption and the reasoning for a scene known in part, and what the caption decoder
+of the latest ``reconstruction_records`` named right. ``--layers`` probes every layer's state, at
+the emitting position and at the thinking token's own. What it found: docs/research/decoders.md.
 
-- ``cell_colour``, ``cell_shape``, ``cell_object``: what each grid cell holds (its colour, its
-  shape, both; or empty), averaged over the nine cells: what a caption must name;
-- ``objects``: how many objects the image holds;
-- ``conclusion``: the pair's answer.
-
-It also gives ROUGE-L ceilings of the caption and the reasoning: the true text against one written
-for the true scene (in another drawn wording), for the true layout (which cells hold an object)
-with some of the objects' attributes drawn again, only the words that such texts share, and for
-another image's scene (the shuffled control's best); and, from the study's latest
-``reconstruction_records``, what the caption decoder named right under each condition (the
-occupied cells; on those, size, colour and shape).
-
-A decoder can only reconstruct what its state holds, and a linear probe gives a lower bound of
-that: a probe far above the commonest label beside a decoder at the shuffled control's level
-points at the decoder, a probe near it at the encoder.
-
-With ``--layers`` it also probes ``cell_object`` and ``conclusion`` on every layer's state of the
-caption and reasoning stages, at the emitting position and at the thinking token's own position:
-would another layer hand off more of the scene?
-
-    .venv/bin/python benchmarks/handoff_probe.py --project DIR --out /tmp/handoff_probe.json
-
-Findings (a 2-core AVX2 EPYC; a study kept by ``bench_study.py`` whose stage 0 scores 0.881, its
-Heima Encoder 0.675, caption ROUGE-L 0.469 against 0.425 with shuffled states; 3,583 pairs fit,
-378 scored): every stage's state holds the object count (0.99 against 0.29 for the commonest
-count) and part of the answer (0.42–0.46 against 0.13), but each cell's colour and shape only in
-part (0.85–0.89 against 0.66 for "empty"; both together 0.74–0.77). Nothing in the encoder's loss
-asks the state that emits a thinking token to carry its stage: its next token is always that
-token. ROUGE-L ceilings (true scene in another wording / true layout, sizes and colours / layout,
-sizes and shapes / layout and sizes / layout / another scene): caption 0.663 / 0.620 / 0.616 /
-0.572 / 0.544 / 0.437, reasoning 0.827 / 0.765 / 0.759 / 0.701 / 0.680 / 0.614.
-The study's caption decoder names the true occupied cells about as often with the real states as
-with shuffled ones (0.34 against 0.33), and on those cells the colours and shapes no more often
-(0.17 and 0.21 against 0.15 and 0.22).
-
-On the fixed-wording study (``bench_study.py --params synthetic_data.wording=fixed``) the probes
-read the same, and the ceilings are caption 1.000 / 0.960 / 0.956 / 0.915 / 0.889 / 0.730,
-reasoning 1.000 / 0.929 / 0.922 / 0.858 / 0.836 / 0.756. Its caption decoder trained 4,000 steps
-at lr 1e-3 (ROUGE-L 0.888 against 0.728 shuffled) names 0.85 of the occupied cells (0.33 with
-shuffled states, 0.27 with zeros) and their sizes 0.65 of the time (0.49), but their colours only
-0.32 (0.21; one in five by chance) and shapes 0.29 (0.28; one in four): the states hand off the
-layout, not the objects. A decoder that read layout and sizes exactly would beat another scene's
-text by 0.185 on the caption but by 0.102 on the reasoning writing them out in full (drawn: 0.135
-and 0.087), by 0.211 and 0.117 writing only the words it can be sure of (caption 0.941, reasoning
-0.873), short of the issue's 0.15: the reasoning's verdicts follow from the colours and shapes
-(with either known, +0.17), which the states do not carry.
-
-``--layers`` on the fixed-wording study (stage 0 0.873; ``cell_object`` against 0.664 for
-"empty", the answer against 0.13): the embeddings and the first self-attention layer hold
-nothing of the scene (0.664), the first cross-attention layer brings it to 0.75–0.77 and no
-later layer adds to it (caption 0.71–0.75, reasoning 0.72–0.76 at either position; the final
-state 0.748–0.759); the answer grows from 0.30 to 0.46–0.49 by the last layers. Another hand-off layer would not give the decoders more
-of the scene: one read of the 3×3 image per cross-attention layer is all the state gets.
+    .venv/bin/python research/handoff_probe.py --project DIR --out /tmp/handoff_probe.json
 """
 
 from __future__ import annotations
@@ -74,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from heima_kedro.encoder_data import EncoderSamples
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from torch.utils.data import DataLoader
@@ -98,9 +48,10 @@ from heima_kedro.data.shapes_cot import (
     write_reasoning,
 )
 from heima_kedro.evaluation.text_metrics import Scorer
-from heima_kedro.models.batching import collate, pad_token_id
+from heima_kedro.models.batching import collate
 from heima_kedro.models.handoff import collect_thinking_states
-from heima_kedro.models.tokenizer import thinking_token_ids
+from heima_kedro.models.tokenizer import pad_token_id, thinking_token_ids
+from heima_kedro.training.samples import EncoderSamples
 from probes import ProbeScore, linear_probe
 from stage3_spike import shapes_config
 
@@ -163,7 +114,8 @@ def _with_layout(
     for _ in range(1000):
         objects = tuple(
             dataclasses.replace(
-                obj, **{name: rng.choice(values) for name, values in drawn.items() if name not in keep}
+                obj,
+                **{name: rng.choice(values) for name, values in drawn.items() if name not in keep},
             )
             for obj in scene.objects
         )
@@ -179,7 +131,9 @@ def _with_layout(
     raise RuntimeError(f"no scene with this layout answers {question}")
 
 
-def _another_scene(*, index: int, question: Question, scenes: list[Scene], images: list[str]) -> Scene:
+def _another_scene(
+    *, index: int, question: Question, scenes: list[Scene], images: list[str]
+) -> Scene:
     """The scene of the pair half the set away from ``index`` (or the next one after it) that
     comes from another image and in which ``question`` has an answer."""
     for offset in range(len(scenes)):
@@ -197,7 +151,9 @@ def _another_scene(*, index: int, question: Question, scenes: list[Scene], image
 def _write(stage: str, *, scene: Scene, question: Question, seed: str, wording: str) -> str:
     """The caption or reasoning of ``scene`` for ``question``, worded by the draws of ``seed``."""
     rng = answer_rng(random.Random(seed), wording=wording)
-    return write_caption(rng, scene) if stage == "caption" else write_reasoning(rng, scene, question)
+    return (
+        write_caption(rng, scene) if stage == "caption" else write_reasoning(rng, scene, question)
+    )
 
 
 def _common_words(texts: list[str]) -> str:
@@ -209,7 +165,9 @@ def _common_words(texts: list[str]) -> str:
         length = [[0] * (len(words) + 1) for _ in range(len(common) + 1)]
         for i, a in enumerate(common):
             for j, b in enumerate(words):
-                length[i + 1][j + 1] = length[i][j] + 1 if a == b else max(length[i][j + 1], length[i + 1][j])
+                length[i + 1][j + 1] = (
+                    length[i][j] + 1 if a == b else max(length[i][j + 1], length[i + 1][j])
+                )
         kept, i, j = [], len(common), len(words)
         while i and j:
             if common[i - 1] == words[j - 1]:
@@ -223,7 +181,9 @@ def _common_words(texts: list[str]) -> str:
     return " ".join(common)
 
 
-def rouge_l_ceilings(*, pairs: pd.DataFrame, config: ShapesCoTConfig) -> dict[str, dict[str, float]]:
+def rouge_l_ceilings(
+    *, pairs: pd.DataFrame, config: ShapesCoTConfig
+) -> dict[str, dict[str, float]]:
     """ROUGE-L of each true caption and reasoning against the same stage written for: the true
     scene (a fresh wording draw under "drawn", the true text itself under "fixed"); the true
     layout with some of the objects' attributes drawn again (``CEILING_SCENES``); only the words
@@ -235,12 +195,16 @@ def rouge_l_ceilings(*, pairs: pd.DataFrame, config: ShapesCoTConfig) -> dict[st
     examples = [example_for_image(config=config, image=image) for image in pairs["image"]]
     questions = []
     for example, text in zip(examples, pairs["question"], strict=True):
-        by_text = {written: q for q, (written, _) in zip(example.questions, example.pairs, strict=True)}
+        by_text = {
+            written: q for q, (written, _) in zip(example.questions, example.pairs, strict=True)
+        }
         questions.append(by_text[text.replace(IMAGE_PLACEHOLDER, "").strip()])
     scenes = [example.scene for example in examples]
     images = list(pairs["image"])
     rng, sure_rng = random.Random("ceiling"), random.Random("ceiling:sure words")
-    texts: dict[str, dict[str, list[str]]] = {name: {"caption": [], "reasoning": []} for name in CEILING_SCENES}
+    texts: dict[str, dict[str, list[str]]] = {
+        name: {"caption": [], "reasoning": []} for name in CEILING_SCENES
+    }
     for i, (scene, question) in enumerate(zip(scenes, questions, strict=True)):
         written = {
             name: _with_layout(rng, scene=scene, question=question, keep=keep)
@@ -248,7 +212,9 @@ def rouge_l_ceilings(*, pairs: pd.DataFrame, config: ShapesCoTConfig) -> dict[st
             if keep is not None
         }
         written["true scene"] = scene
-        written["another scene"] = _another_scene(index=i, question=question, scenes=scenes, images=images)
+        written["another scene"] = _another_scene(
+            index=i, question=question, scenes=scenes, images=images
+        )
         unsure = [
             _with_layout(sure_rng, scene=scene, question=question, keep=("size",))
             for _ in range(SURE_WORD_DRAWS)
@@ -256,15 +222,26 @@ def rouge_l_ceilings(*, pairs: pd.DataFrame, config: ShapesCoTConfig) -> dict[st
         for stage in ("caption", "reasoning"):
             wording = {"seed": f"ceiling:{i}", "wording": config.wording}
             for name, described in written.items():
-                texts[name][stage].append(_write(stage, scene=described, question=question, **wording))
-            sure = _common_words([_write(stage, scene=u, question=question, **wording) for u in unsure])
+                texts[name][stage].append(
+                    _write(stage, scene=described, question=question, **wording)
+                )
+            sure = _common_words(
+                [_write(stage, scene=u, question=question, **wording) for u in unsure]
+            )
             texts["true layout and sizes, only the sure words"][stage].append(sure)
     scorer = Scorer()
     ceilings = {}
     for stage in ("caption", "reasoning"):
         truth = list(pairs[stage])
         ceilings[stage] = {
-            name: round(float(np.mean(scorer.score(predictions=texts[name][stage], references=truth)["rouge_l"])), 3)
+            name: round(
+                float(
+                    np.mean(
+                        scorer.score(predictions=texts[name][stage], references=truth)["rouge_l"]
+                    )
+                ),
+                3,
+            )
             for name in CEILING_SCENES
         }
     return ceilings
@@ -272,7 +249,8 @@ def rouge_l_ceilings(*, pairs: pd.DataFrame, config: ShapesCoTConfig) -> dict[st
 
 _NAMED_OBJECT = re.compile(
     rf"\b(?P<position>(?:{'|'.join(ROWS)}) (?:{'|'.join(COLUMNS)})|centre)\b[^.]*?"
-    rf"\b(?P<size>{'|'.join(SIZES)}) (?P<colour>{'|'.join(COLOURS)}) (?P<shape>{'|'.join(SHAPES)})\b"
+    rf"\b(?P<size>{'|'.join(SIZES)}) (?P<colour>{'|'.join(COLOURS)}) "
+    rf"(?P<shape>{'|'.join(SHAPES)})\b"
 )
 
 
@@ -296,7 +274,9 @@ def caption_readout(records: pd.DataFrame) -> dict[str, dict[str, float]]:
         written = [named_objects(text) for text in rows["prediction"].fillna("")]
         occupied = sum(len(truth) for truth in truths)
         pairs = list(zip(written, truths, strict=True))
-        hits = [(said[cell], truth[cell]) for said, truth in pairs for cell in said if cell in truth]
+        hits = [
+            (said[cell], truth[cell]) for said, truth in pairs for cell in said if cell in truth
+        ]
         spurious = sum(len(set(said) - set(truth)) for said, truth in pairs)
         readout[condition] = {
             "cells_named": round(len(hits) / occupied, 3),
@@ -310,13 +290,19 @@ def caption_readout(records: pd.DataFrame) -> dict[str, dict[str, float]]:
 
 
 def layer_states(
-    *, encoder: torch.nn.Module, samples: EncoderSamples, pad_id: int, token_ids: dict[str, int],
+    *,
+    encoder: torch.nn.Module,
+    samples: EncoderSamples,
+    pad_id: int,
+    token_ids: dict[str, int],
     batch_size: int,
 ) -> dict[tuple[str, str], np.ndarray]:
     """Per stage and position ("emit": the state that emits the stage's first thinking token;
     "token": the thinking token's own), every layer's state: ``(pairs, layers + 1, width)``."""
     loader = DataLoader(
-        samples, batch_size=batch_size, shuffle=False,
+        samples,
+        batch_size=batch_size,
+        shuffle=False,
         collate_fn=lambda batch: collate(batch, pad_token_id=pad_id),
     )
     collected: dict[tuple[str, str], list[np.ndarray]] = {
@@ -337,19 +323,29 @@ def layer_states(
 
 
 def probe_layers(
-    *, name: str, fit: np.ndarray, test: np.ndarray, cells: dict[str, dict[str, np.ndarray]],
+    *,
+    name: str,
+    fit: np.ndarray,
+    test: np.ndarray,
+    cells: dict[str, dict[str, np.ndarray]],
     splits: dict[str, pd.DataFrame],
 ) -> list[dict[str, float]]:
     """``cell_object`` (mean over the cells) and ``conclusion`` probe accuracy of each layer
     (``name`` labels the progress bar)."""
     scores = []
     for layer in tqdm(range(fit.shape[1]), desc=name, unit="layer"):
-        cell_object = cell_probe(label="cell_object", fit=fit[:, layer], test=test[:, layer], cells=cells)
+        cell_object = cell_probe(
+            label="cell_object", fit=fit[:, layer], test=test[:, layer], cells=cells
+        )
         conclusion = linear_probe(
-            fit_states=fit[:, layer], fit_labels=list(splits["train"]["conclusion"]),
-            test_states=test[:, layer], test_labels=list(splits["test"]["conclusion"]),
+            fit_states=fit[:, layer],
+            fit_labels=list(splits["train"]["conclusion"]),
+            test_states=test[:, layer],
+            test_labels=list(splits["test"]["conclusion"]),
         ).accuracy
-        scores.append({"cell_object": round(cell_object.accuracy, 3), "conclusion": round(conclusion, 3)})
+        scores.append(
+            {"cell_object": round(cell_object.accuracy, 3), "conclusion": round(conclusion, 3)}
+        )
     return scores
 
 
@@ -362,7 +358,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("/tmp/handoff_probe.json"))
     parser.add_argument(
-        "--layers", action="store_true",
+        "--layers",
+        action="store_true",
         help="also probe every layer's caption and reasoning states (emitting and token positions)",
     )
     args = parser.parse_args()
@@ -372,12 +369,15 @@ def main() -> None:
     with KedroSession.create(project_path=args.project) as session:
         context = session.load_context()
         catalog, params = context.catalog, context.params
-        encoder = catalog.load("stage_4.adapter").apply_to(catalog.load("cot_model"))
-        encoder = encoder.merge_and_unload()
+        encoder = catalog.load("stage_4.adapter").merged_into(catalog.load("cot_model"))
         processor = catalog.load("processor")
         images = dict(catalog.load("encoder_images"))
         splits = {"train": catalog.load("train_pairs"), "test": catalog.load("test_pairs")}
-        records = catalog.load("reconstruction_records") if catalog.exists("reconstruction_records") else None
+        records = (
+            catalog.load("reconstruction_records")
+            if catalog.exists("reconstruction_records")
+            else None
+        )
     token_ids = thinking_token_ids(processor.tokenizer, params["data_prep"]["thinking"]["tokens"])
     config = shapes_config(params)
 
@@ -389,7 +389,7 @@ def main() -> None:
             images=images,
             processor=processor,
             target="compress_all",
-            max_length=params["decoder_training"]["encoder"]["max_length"],
+            max_length=params["decoder_training"]["states"]["max_length"],
         )
         collected = collect_thinking_states(
             encoder=encoder,
@@ -460,17 +460,27 @@ def main() -> None:
         for name, score in report[stage].items():
             print(f"{stage:<10} {name:<11} {score['accuracy']:>6.3f} {score['majority']:>10.3f}")
     for name, scores in report.get("layers", {}).items():
-        print(f"{name:<16} cell_object by layer " + " ".join(f"{s['cell_object']:.3f}" for s in scores))
-        print(f"{'':<16} conclusion by layer  " + " ".join(f"{s['conclusion']:.3f}" for s in scores))
+        print(
+            f"{name:<16} cell_object by layer "
+            + " ".join(f"{s['cell_object']:.3f}" for s in scores)
+        )
+        print(
+            f"{'':<16} conclusion by layer  " + " ".join(f"{s['conclusion']:.3f}" for s in scores)
+        )
     ceilings = report["rouge_l_ceilings"]
     print(f"ROUGE-L of the true text against one written for ({config.wording} wording):")
     print(f"  {'':<44} {'caption':>8} {'reasoning':>10}")
     for name in CEILING_SCENES:
-        print(f"  {name:<44} {ceilings['caption'][name]:>8.3f} {ceilings['reasoning'][name]:>10.3f}")
+        print(
+            f"  {name:<44} {ceilings['caption'][name]:>8.3f} {ceilings['reasoning'][name]:>10.3f}"
+        )
     if "caption_readout" in report:
         print("what the caption decoder named (latest reconstruction_eval), per condition:")
         for condition, figures in report["caption_readout"].items():
-            print(f"  {condition:<9} " + ", ".join(f"{name} {value:.2f}" for name, value in figures.items()))
+            print(
+                f"  {condition:<9} "
+                + ", ".join(f"{name} {value:.2f}" for name, value in figures.items())
+            )
     print(f"{report['seconds']:.0f} s; wrote {args.out}")
 
 

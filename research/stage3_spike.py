@@ -8,58 +8,10 @@ question type (``--eval-train N``: also N of stage 3's own training pairs). ``--
 stage 3 from the stage-0 model or the untrained one instead. ``--extra-project`` adds the pairs
 of a bigger data set (records whose image is a test image are left out). ``--probe`` instead fits
 linear probes on the stage-0 model's image features, the states that cross-attention reads.
+What it found: docs/research/stage3.md.
 
-    .venv/bin/python benchmarks/stage3_spike.py --project DIR --steps 2000 --out /tmp/s3.json
-    .venv/bin/python benchmarks/stage3_spike.py --project DIR --probe --out /tmp/probe.json
-
-Findings (a 2-core AVX2 EPYC, one thread per run; the kept project's stage 0 scores 0.881 and
-its pipeline Heima Encoder 0.675 on the 378 test pairs):
-
-- Not the adapter's size or reach, nor the data: 960 steps give 0.680 (LoRA on the language
-  model), 0.669 (LoRA also on the vision tower and projector), 0.659 (every weight trained);
-  with 15,557 training pairs instead of 3,583 (records 0–7,999), 0.651. At 2,000 steps: 0.717
-  on either data set (the small one's loss falls to 0.015 against 0.020: it starts to memorise).
-- More pairs per step help the look-ups: batch 64 at lr 2e-3 for 960 steps on the 15,557 pairs
-  gives 0.762 (position 0.35 → 0.81, colour_of_shape 0.52 → 0.73), but a step costs 3.4 times
-  one of batch 16, far past the 8-minute budget.
-- Counting and existence switch on late. In every run of up to 2,000 steps above,
-  count_colour (0.31–0.47), count_shape (0.45–0.55) and exists (0.41–0.65) stay near what a
-  constant answer scores (0.36, 0.53, 0.46 or 0.54); with them there, the other seven types, all
-  right, would lift the Heima Encoder to 0.79, below stage 0 − 0.05 (0.83). Trained on those
-  three types alone (``--kinds count_colour,count_shape,exists``) on the bigger data set's 5,545
-  such pairs: 0.38, 0.50, 0.46 at 960 steps, 0.42, 0.53, 0.46 at 2,000, 0.73, 0.69, 0.70 at 3,000
-  (at lr 2e-3: 0.40, 0.77, 0.50) and **0.87, 1.00, 0.93 at 6,000** (its own training pairs 0.91,
-  0.99, 1.00; ``--eval-train``): the language model does learn to count and to test existence in
-  one pass, late (each run's cosine schedule ends at its last step). On every type, 6,000 steps
-  on the 15,557 pairs give **0.902**, above stage 0 (0.881): look-ups 1.00, count_colour 0.87,
-  exists 0.89, count_shape 0.58; on the kept project's own 3,583 pairs, 0.894 (loss 0.000;
-  count_colour 0.71, count_shape 0.73, exists 0.89): the bar met at six times the pipeline's
-  stage-3 steps. Training every weight instead does not get there (counting only, 6,000 steps:
-  0.47, 0.57, 0.63). On the 1,307 such pairs of the kept project at 960 steps it scores 0.73,
-  0.61, 0.64 on its own training pairs (test 0.49, 0.45, 0.50): the low training loss (0.027) is
-  mostly the answer's fixed tokens, not a memorised count.
-- The switch needs samples, not steps, and none of these brings it sooner (counting only, 5,545
-  pairs; 0.42, 0.53, 0.46 at 2,000 steps of batch 16): weight decay 1.0 (0.38, 0.50, 0.44) or
-  0.1 (0.44, 0.48, 0.46), four thinking tokens for the reasoning instead of one, as pause tokens
-  (``--reasoning-tokens 4``: 0.38, 0.57, 0.48), batch 8 or 4 for 3,000 steps (0.42, 0.45, 0.46;
-  0.36, 0.52, 0.46, where batch 16 has switched on: 0.73, 0.69, 0.70); batch 32 for 1,500 steps,
-  as many samples as batch 16 for 3,000, partly has (0.56, 0.68, 0.63). Nor does amplifying the
-  gradients' slow component, which speeds up delayed generalisation on algorithmic tasks
-  (``--grokfast 2``: 0.36, 0.55, 0.46; with 5, in a scratch run that
-  amplified stage 4 too: 0.36, 0.53, 0.46).
-- From the untrained model (``--start init``, every weight, 2,000 steps, direct answers only,
-  15,557 pairs) the same three types stay at a constant answer while the total count (0.79) and
-  the colour of a named shape (0.64) are learnt. Not changed at 2,000 steps by: conclusions that
-  restate the question's subject right before the answer ("The green objects: 1."), the vision
-  tower's global layer switched on (``vision_global_gate`` 1.0), or cross-attention at layers 2,
-  4 and 5 instead of 1, 3 and 5.
-- The image features are not the limit (``--probe``, logistic regression, 1,600 images to fit and
-  400 to score): each cell's shape and colour are read off its state with accuracy 1.000, and
-  off the mean of the ten states (what uniform cross-attention returns) the total count with
-  1.000, the per-shape counts with 0.995–1.000 and the per-colour counts with 0.75–0.99. What
-  stage 3 learns only late is the language model's one-pass aggregation (count or any over the
-  cells that match the question), which stage 0 never needs: it writes each cell out and counts
-  in text.
+    .venv/bin/python research/stage3_spike.py --project DIR --steps 2000 --out /tmp/s3.json
+    .venv/bin/python research/stage3_spike.py --project DIR --probe --out /tmp/probe.json
 """
 
 from __future__ import annotations
@@ -75,8 +27,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from heima_kedro.encoder_data import answer_pairs
-from heima_kedro.stage_training import train_encoder_stage
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from peft import get_peft_model
@@ -93,9 +43,13 @@ from heima_kedro.data.shapes_cot import (
     make_example,
     render_scene,
 )
-from heima_kedro.models.generation import conclusion_accuracy
+from heima_kedro.evaluation.answering import answer_pairs
+from heima_kedro.evaluation.answers import conclusion_accuracy
+from heima_kedro.models.generation import DecodingConfig
 from heima_kedro.models.lora import LoraSettings, encoder_lora_config
 from heima_kedro.models.tokenizer import thinking_token_ids
+from heima_kedro.training.stages import StageConfig, train_stage
+from heima_kedro.training.trainables import EncoderTrainable
 from probes import linear_probe
 
 #: What each ``--start`` loads: the model, then an adapter to merge into it.
@@ -229,7 +183,8 @@ def main() -> None:
         "--scope",
         choices=("lm", "all", "full"),
         default="lm",
-        help="what stage 3 trains: LoRA on the language model, LoRA also on the vision side, every weight",
+        help="what stage 3 trains: LoRA on the language model, LoRA also on the vision side, "
+        "every weight",
     )
     parser.add_argument(
         "--start",
@@ -293,7 +248,7 @@ def main() -> None:
 
     model, *adapter = (loaded[name] for name in STARTS[start])
     if adapter:
-        model = adapter[0].apply_to(model).merge_and_unload()
+        model = adapter[0].merged_into(model)
     train_pairs, test_pairs, images = (
         loaded["train_pairs"],
         loaded["test_pairs"],
@@ -340,35 +295,36 @@ def main() -> None:
     stage_4.pop("checkpoint", None)
     started = time.perf_counter()
     amplifier = (
-        register_optimizer_step_pre_hook(slow_gradient_amplifier(args.grokfast)) if args.grokfast else None
+        register_optimizer_step_pre_hook(slow_gradient_amplifier(args.grokfast))
+        if args.grokfast
+        else None
     )
-    result_3 = train_encoder_stage(
-        model=model,
-        processor=loaded["processor"],
-        pairs=stage_3_pairs,
-        images=images,
-        stage=stage_3,
+    trainable = EncoderTrainable(model=model, processor=loaded["processor"], images=images)
+    result_3 = train_stage(
+        trainable=trainable, pairs=stage_3_pairs, stage=StageConfig.from_params(stage_3)
     )
     if amplifier:
         amplifier.remove()
     stage_3_seconds = time.perf_counter() - started
-    train_encoder_stage(
-        model=model,
-        processor=loaded["processor"],
-        pairs=train_pairs.head(len(loaded["train_pairs"])),  # the project's own pairs come first
-        images=images,
-        stage=stage_4,
+    # the project's own pairs come first
+    train_stage(
+        trainable=trainable,
+        pairs=train_pairs.head(len(loaded["train_pairs"])),
+        stage=StageConfig.from_params(stage_4),
     )
 
     def score(scored: pd.DataFrame) -> tuple[float, dict[str, float]]:
         """Conclusion accuracy overall and per question type."""
-        pairs, predictions = answer_pairs(
+        evaluation = params["encoder_training"]["evaluation"]
+        pairs, answers = answer_pairs(
             model=model.eval(),
             processor=loaded["processor"],
             pairs=scored,
             images=images,
-            evaluation=params["encoder_training"]["evaluation"],
+            decoding=DecodingConfig(**evaluation["decoding"]),
+            limit=evaluation.get("limit"),
         )
+        predictions = [answer.text for answer in answers]
         hits = defaultdict(list)
         for kind, prediction, reference in zip(
             question_kinds(pairs=pairs, config=shapes_config(params)),

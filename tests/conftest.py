@@ -73,7 +73,9 @@ class TrainedStudy:
 @pytest.fixture(scope="session")
 def trained_study(tmp_path_factory: pytest.TempPathFactory) -> TrainedStudy:
     """Trained once per test session (about a minute)."""
-    root = make_scratch_project(source=PROJECT_ROOT, target=tmp_path_factory.mktemp("trained") / "project")
+    root = make_scratch_project(
+        source=PROJECT_ROOT, target=tmp_path_factory.mktemp("trained") / "project"
+    )
     with pytest.MonkeyPatch.context() as patch, torch_threads(1):
         patch.chdir(root)  # parameters such as data_prep.image_root are relative to the project
         run_session(root, env="base", params=TRAINED_STUDY)

@@ -8,7 +8,9 @@ from pathlib import Path
 from PIL import Image
 
 
-def cot_answer(summary: str, caption: str, reasoning: str, conclusion: str, sep: str = "\n\n") -> str:
+def cot_answer(
+    summary: str, caption: str, reasoning: str, conclusion: str, sep: str = "\n\n"
+) -> str:
     return sep.join(
         [
             f"<SUMMARY> {summary} </SUMMARY>",
@@ -49,8 +51,6 @@ EXPECTED_DROPS = {
 EXPECTED_KEPT = 6
 
 
-
-
 def write_llava_cot_dir(tmp_path: Path) -> Path:
     """A LLaVA-CoT layout (train.jsonl + images/) exercising every drop reason."""
     images = tmp_path / "images" / "sub"
@@ -61,24 +61,65 @@ def write_llava_cot_dir(tmp_path: Path) -> Path:
 
     lines = [
         # two good pairs, the second question without <image>; tags separated by single spaces
-        json.dumps(record("r1", "sub/a.png", ("<image>\nWhat shape is red?", GOOD),
-                          ("Which shape is red?", cot_answer("Look at the red one.", "Shapes.", "Red is round.", "Circle.", sep=" ")))),
+        json.dumps(
+            record(
+                "r1",
+                "sub/a.png",
+                ("<image>\nWhat shape is red?", GOOD),
+                (
+                    "Which shape is red?",
+                    cot_answer(
+                        "Look at the red one.", "Shapes.", "Red is round.", "Circle.", sep=" "
+                    ),
+                ),
+            )
+        ),
         "{not json",
         json.dumps({"id": "r3", "conversations": []}),  # no image field
-        json.dumps({"id": "r4", "image": "sub/a.png", "conversations": [
-            {"from": "gpt", "value": GOOD}, {"from": "human", "value": "Q?"}]}),  # wrong order
-        json.dumps({"id": "r5", "image": "sub/b.png", "conversations": [
-            {"from": "human", "value": "Q1?"}, {"from": "gpt", "value": GOOD},
-            {"from": "human", "value": "dangling question"}]}),  # 1 kept + 1 unpaired
-        json.dumps(record("r6", "sub/b.png", ("Q?", GOOD.replace("<CAPTION>", "<caption>").replace("</CAPTION>", "</caption>")))),
+        json.dumps(
+            {
+                "id": "r4",
+                "image": "sub/a.png",
+                "conversations": [{"from": "gpt", "value": GOOD}, {"from": "human", "value": "Q?"}],
+            }
+        ),  # wrong order
+        json.dumps(
+            {
+                "id": "r5",
+                "image": "sub/b.png",
+                "conversations": [
+                    {"from": "human", "value": "Q1?"},
+                    {"from": "gpt", "value": GOOD},
+                    {"from": "human", "value": "dangling question"},
+                ],
+            }
+        ),  # 1 kept + 1 unpaired
+        json.dumps(
+            record(
+                "r6",
+                "sub/b.png",
+                ("Q?", GOOD.replace("<CAPTION>", "<caption>").replace("</CAPTION>", "</caption>")),
+            )
+        ),
         json.dumps(record("r7", "sub/b.png", ("Q?", GOOD + "\n<SUMMARY> again </SUMMARY>"))),
         json.dumps(record("r8", "sub/b.png", ("Q?", cot_answer("S.", "C.", "   ", "Yes.")))),
-        json.dumps(record("r9", "sub/b.png", ("Q?", cot_answer("Count them.", "Two shapes.", "Count them. There are two.", "2.")))),
+        json.dumps(
+            record(
+                "r9",
+                "sub/b.png",
+                (
+                    "Q?",
+                    cot_answer("Count them.", "Two shapes.", "Count them. There are two.", "2."),
+                ),
+            )
+        ),
         json.dumps(record("r10", "sub/missing.png", ("Q1?", GOOD), ("Q2?", GOOD))),
         json.dumps(record("r11", "sub/corrupt.png", ("Q?", GOOD))),
         "",
         json.dumps(record("r12", "sub/c.png", ("Q?", GOOD))),
-        json.dumps(record("r1", "sub/c.png", ("Same id again?", GOOD))),  # repeated id: kept, distinct pair_id
+        json.dumps(
+            record("r1", "sub/c.png", ("Same id again?", GOOD))
+        ),  # repeated id: kept, distinct pair_id
         json.dumps(record(13, "sub/a.png", ("Numeric id?", GOOD))),
     ]
     (tmp_path / "train.jsonl").write_text("\n".join(lines) + "\n")

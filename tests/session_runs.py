@@ -9,7 +9,9 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 
-def run_session(project: Path, *, env: str, pipelines: list[str] | None = None, params: dict | None = None) -> None:
+def run_session(
+    project: Path, *, env: str, pipelines: list[str] | None = None, params: dict | None = None
+) -> None:
     """``kedro run`` of ``pipelines`` (None: the whole study) in ``project``."""
     bootstrap_project(project)
     try:
@@ -28,5 +30,5 @@ def latest(folder: Path) -> Path:
 
 
 def latest_file(folder: Path) -> Path:
-    """The file of the newest version of a versioned file dataset (``<folder>/<version>/<name>``)."""
+    """The newest version's file of a versioned file dataset (``<folder>/<version>/<name>``)."""
     return latest(folder) / folder.name

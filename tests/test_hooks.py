@@ -11,20 +11,40 @@ FIXED_1 = {"data_prep": {"thinking": {"mode": "fixed", "fixed": 1, "ratio": 0.1}
 
 
 def test_run_name_names_pipelines_env_and_setting():
-    assert run_name({"pipeline_names": None, "env": None}, FIXED_1, default_env="local") == "study [local] k=1 fixed"
+    assert (
+        run_name({"pipeline_names": None, "env": None}, FIXED_1, default_env="local")
+        == "study [local] k=1 fixed"
+    )
     ratio = {"data_prep": {"thinking": {"mode": "ratio", "fixed": 1, "ratio": 0.05}}}
-    assert (run_name({"pipeline_names": ["cot_baseline", "data_prep"], "env": "llava_cot"}, ratio, default_env="local")
-            == "data_prep+cot_baseline [llava_cot] ratio=0.05")  # in study order
+    assert (
+        run_name(
+            {"pipeline_names": ["cot_baseline", "data_prep"], "env": "llava_cot"},
+            ratio,
+            default_env="local",
+        )
+        == "data_prep+cot_baseline [llava_cot] ratio=0.05"
+    )  # in study order
 
 
 def test_run_name_says_when_only_part_of_a_pipeline_ran():
-    run_params = {"pipeline_names": ["encoder_training"], "env": "base", "tags": ["stage_1"], "to_nodes": ["x"]}
-    assert run_name(run_params, {}, default_env="local") == "encoder_training tags=stage_1 (slice) [base]"
+    run_params = {
+        "pipeline_names": ["encoder_training"],
+        "env": "base",
+        "tags": ["stage_1"],
+        "to_nodes": ["x"],
+    }
+    assert (
+        run_name(run_params, {}, default_env="local")
+        == "encoder_training tags=stage_1 (slice) [base]"
+    )
 
 
 @pytest.mark.slow
 def test_kedro_run_is_an_mlflow_run_named_after_what_ran(project_copy):
-    params = {"synthetic_data": TINY_STUDY["synthetic_data"], "data_prep": {"thinking": {"fixed": 2}}}
+    params = {
+        "synthetic_data": TINY_STUDY["synthetic_data"],
+        "data_prep": {"thinking": {"fixed": 2}},
+    }
     run_session(project_copy, env="base", pipelines=["synthetic_data", "data_prep"], params=params)
 
     mlflow.set_tracking_uri(f"sqlite:///{project_copy / 'mlflow.db'}")

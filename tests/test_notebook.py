@@ -27,11 +27,15 @@ def test_the_walkthrough_runs_on_a_trained_study(trained_study):
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     # `%load_ext kedro.ipython` finds the project from the kernel's working directory.
     NotebookClient(
-        notebook, timeout=300, kernel_name="python3",
+        notebook,
+        timeout=300,
+        kernel_name="python3",
         resources={"metadata": {"path": str(trained_study.project)}},
     ).execute()
 
-    outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
+    outputs = [
+        output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs
+    ]
     text = "\n".join(_text(output) for output in outputs)
     heima = text.split("Heima answer:", 1)[1]
     assert "<CONCLUSION>" in heima

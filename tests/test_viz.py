@@ -28,8 +28,14 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 VIZ_LAYERS = [layer.split("_", 1)[1] for layer in LAYERS]
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1400,900",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1400,900",
     # let the page fetch api/main and lay out the graph before the DOM or screenshot is taken
     "--virtual-time-budget=15000",
 ]
@@ -37,11 +43,16 @@ NAMESPACES = {*ENCODER_STAGES, *DECODERS}
 
 
 def _catalog_files() -> list[Path]:
-    return sorted(path for path in (PROJECT_ROOT / "conf").glob("**/catalog*.yml")
-                  if path.relative_to(PROJECT_ROOT / "conf").parts[0] != "local")
+    return sorted(
+        path
+        for path in (PROJECT_ROOT / "conf").glob("**/catalog*.yml")
+        if path.relative_to(PROJECT_ROOT / "conf").parts[0] != "local"
+    )
 
 
-@pytest.mark.parametrize("catalog_file", _catalog_files(), ids=lambda path: f"{path.parent.name}/{path.name}")
+@pytest.mark.parametrize(
+    "catalog_file", _catalog_files(), ids=lambda path: f"{path.parent.name}/{path.name}"
+)
 def test_every_catalog_entry_has_a_kedro_viz_layer(catalog_file: Path):
     entries = yaml.safe_load(catalog_file.read_text()) or {}
     for name, entry in entries.items():
@@ -59,7 +70,9 @@ def _served(folder: Path) -> Iterator[str]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(folder)))
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(folder))
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -70,41 +83,72 @@ def _served(folder: Path) -> Iterator[str]:
 
 
 def _chromium(*args: str, profile: Path) -> str:
-    result = subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
-                            capture_output=True, text=True, timeout=180, check=True)
+    result = subprocess.run(
+        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
+    )
     return result.stdout
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (`make test` installs it: "
-                                             "apt-get install -y chromium)")
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="Debian's chromium is not installed (`make test` installs it: "
+    "apt-get install -y chromium)",
+)
 def test_viz_build_renders_the_study_in_headless_chromium(project_copy: Path, tmp_path: Path):
-    subprocess.run([sys.executable, "-m", "kedro", "viz", "build"], cwd=project_copy, check=True,
-                   capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "kedro", "viz", "build"],
+        cwd=project_copy,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     build = project_copy / "build"
     graph = json.loads((build / "api/main").read_text())
 
     # kedro-viz drops all layers when the catalog's layers form a cycle
     assert graph["layers"], "kedro-viz shows no layers: the catalog's layers are circular"
     assert graph["layers"] == [layer for layer in VIZ_LAYERS if layer in graph["layers"]]
-    unlayered = [node["name"] for node in graph["nodes"] if node["type"] == "data" and not node.get("layer")]
+    unlayered = [
+        node["name"] for node in graph["nodes"] if node["type"] == "data" and not node.get("layer")
+    ]
     assert not unlayered, f"datasets without a kedro-viz layer: {unlayered}"
     # every registered pipeline's nodes carry its phase of the study
     pipelines = {pipeline["id"] for pipeline in graph["pipelines"]} - {"__default__"}
-    assert {"synthetic_data", "data_prep", "cot_baseline", "encoder_training", "decoder_training"} <= pipelines
+    assert {
+        "synthetic_data",
+        "data_prep",
+        "cot_baseline",
+        "encoder_training",
+        "decoder_training",
+    } <= pipelines
     assert {STUDY_PHASES[name] for name in pipelines} <= {tag["id"] for tag in graph["tags"]}
     assert NAMESPACES <= set(graph["modular_pipelines"])
 
     with _served(build) as url:
-        dom = _chromium("--dump-dom", f"{url}?expandAllPipelines=true", profile=tmp_path / "profile-dom")
+        dom = _chromium(
+            "--dump-dom", f"{url}?expandAllPipelines=true", profile=tmp_path / "profile-dom"
+        )
         screenshot = tmp_path / "viz.png"
-        _chromium(f"--screenshot={screenshot}", f"{url}?expandAllPipelines=true", profile=tmp_path / "profile-png")
+        _chromium(
+            f"--screenshot={screenshot}",
+            f"{url}?expandAllPipelines=true",
+            profile=tmp_path / "profile-png",
+        )
 
     # the graph's SVG labels: every node of every pipeline, namespaced ones included
     labels = set(re.findall(r'class="pipeline-node__text"[^>]*>([^<]+)<', dom))
     task_names = {node["name"] for node in graph["nodes"] if node["type"] == "task"}
-    assert {"generate_shapes_cot_node", "parse_conversations_node", "train_encoder_stage_node",
-            "train_decoder_node"} <= task_names
+    assert {
+        "generate_shapes_cot_node",
+        "parse_conversations_node",
+        "train_encoder_stage_node",
+        "train_decoder_node",
+    } <= task_names
     assert task_names <= labels, f"not drawn: {sorted(task_names - labels)}"
     assert "data_prep" in dom  # the pipeline selector and tags
 

@@ -34,23 +34,40 @@ DECODERS = ("decoder_summary", "decoder_caption", "decoder_reasoning")
 ENCODER_STAGES = ("stage_1", "stage_2", "stage_3", "stage_4")
 
 
-def factory_params(*, encoder: TinyEncoderConfig = ENCODER, decoder: TinyDecoderConfig = DECODER) -> dict:
+def factory_params(
+    *, encoder: TinyEncoderConfig = ENCODER, decoder: TinyDecoderConfig = DECODER
+) -> dict:
     """``model_factory`` runtime parameters building these sizes."""
+
     def lists(config: object) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
 
-    return {"encoder": lists(encoder), "decoder": lists(decoder), "tokenizer": {"vocab_size": VOCAB_SIZE}}
+    return {
+        "encoder": lists(encoder),
+        "decoder": lists(decoder),
+        "tokenizer": {"vocab_size": VOCAB_SIZE},
+    }
 
 
 def _train(max_steps: int, batch_size: int, *, warmup_steps: int = 1, **more: object) -> dict:
-    return {"train": {"max_steps": max_steps, "batch_size": batch_size, "warmup_steps": warmup_steps, **more}}
+    return {
+        "train": {
+            "max_steps": max_steps,
+            "batch_size": batch_size,
+            "warmup_steps": warmup_steps,
+            **more,
+        }
+    }
 
 
 #: Runtime parameters that shrink the study (data, models, steps) to a few seconds.
 TINY_STUDY = {
     "synthetic_data": {"n_records": SHAPES_RECORDS},
     "model_factory": factory_params(),
-    "cot_baseline": {"stage_0": _train(3, 4), "evaluation": {"limit": 4, "decoding": {"max_new_tokens": 8}}},
+    "cot_baseline": {
+        "stage_0": _train(3, 4),
+        "evaluation": {"limit": 4, "decoding": {"max_new_tokens": 8}},
+    },
     "encoder_training": {
         **{stage: _train(2, 4) for stage in ENCODER_STAGES},
         "lora": {"r": 2, "alpha": 4},
@@ -68,9 +85,13 @@ DECODER_STEPS = 12
 #: narrower than its encoder (64), so the hand-off goes through a projection.
 TRAINED_STUDY = {
     **TINY_STUDY,
-    "model_factory": factory_params(encoder=replace(ENCODER, hidden_size=64, heads=4, kv_heads=2,
-                                                    intermediate_size=128)),
-    "cot_baseline": {"stage_0": _train(60, 8, warmup_steps=2), "evaluation": {"limit": 4, "decoding": {"max_new_tokens": 8}}},
+    "model_factory": factory_params(
+        encoder=replace(ENCODER, hidden_size=64, heads=4, kv_heads=2, intermediate_size=128)
+    ),
+    "cot_baseline": {
+        "stage_0": _train(60, 8, warmup_steps=2),
+        "evaluation": {"limit": 4, "decoding": {"max_new_tokens": 8}},
+    },
     "encoder_training": {
         **TINY_STUDY["encoder_training"],
         "stage_3": _train(STAGE_3_STEPS, 8, warmup_steps=2, lr=1.0e-2),

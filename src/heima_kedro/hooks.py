@@ -32,7 +32,11 @@ def run_name(run_params: dict[str, Any], params: dict[str, Any], *, default_env:
     parts.append(f"[{run_params.get('env') or default_env}]")
     thinking = params.get("data_prep", {}).get("thinking")
     if thinking:
-        parts.append(thinking_label(mode=thinking.get("mode"), fixed=thinking.get("fixed"), ratio=thinking.get("ratio")))
+        parts.append(
+            thinking_label(
+                mode=thinking.get("mode"), fixed=thinking.get("fixed"), ratio=thinking.get("ratio")
+            )
+        )
     return " ".join(parts)
 
 
@@ -58,5 +62,7 @@ class MlflowRunNameHook:
         if mlflow_config is None or mlflow_config.tracking.run.name:
             return
         mlflow_config.tracking.run.name = run_name(
-            run_params, self._context.params, default_env=self._context.config_loader.default_run_env or "base"
+            run_params,
+            self._context.params,
+            default_env=self._context.config_loader.default_run_env or "base",
         )

@@ -34,7 +34,9 @@ def _image(path: Path) -> Path:
 
 
 def test_a_missing_image_is_named(tmp_path):
-    error = _one_line_error(_demo("--image", tmp_path / "nope.png", "--question", "Where is the circle?"))
+    error = _one_line_error(
+        _demo("--image", tmp_path / "nope.png", "--question", "Where is the circle?")
+    )
     assert error == f"Error: image not found: {tmp_path / 'nope.png'}"
 
 
@@ -46,8 +48,14 @@ def test_an_unreadable_image_is_named(tmp_path):
 
 
 def test_an_untrained_project_names_the_pipeline_to_run(project_copy, tmp_path):
-    result = _demo("--image", _image(tmp_path / "shapes.png"), "--question", "Where is the circle?",
-                   "--project-path", project_copy)
+    result = _demo(
+        "--image",
+        _image(tmp_path / "shapes.png"),
+        "--question",
+        "Where is the circle?",
+        "--project-path",
+        project_copy,
+    )
     assert _one_line_error(result) == (
         "Error: no trained CoT model (cot_model): run `kedro run --pipelines cot_baseline` first"
     )
@@ -55,17 +63,31 @@ def test_an_untrained_project_names_the_pipeline_to_run(project_copy, tmp_path):
 
 def _catalog(missing: str) -> DataCatalog:
     """A catalog in which every trained model has data except ``missing``."""
-    return DataCatalog({name: MemoryDataset() if name == missing else MemoryDataset(data=name)
-                        for name in TRAINED_MODELS})
+    return DataCatalog(
+        {
+            name: MemoryDataset() if name == missing else MemoryDataset(data=name)
+            for name in TRAINED_MODELS
+        }
+    )
 
 
-@pytest.mark.parametrize(("missing", "env", "expected"), [
-    ("stage_4.adapter", None,
-     "no trained Heima Encoder (stage_4.adapter): run `kedro run --pipelines encoder_training` first"),
-    ("decoder_caption.adapter", "local",
-     "no trained Heima Decoder for the caption (decoder_caption.adapter): "
-     "run `kedro run --pipelines decoder_training --env local` first"),
-])
+@pytest.mark.parametrize(
+    ("missing", "env", "expected"),
+    [
+        (
+            "stage_4.adapter",
+            None,
+            "no trained Heima Encoder (stage_4.adapter): "
+            "run `kedro run --pipelines encoder_training` first",
+        ),
+        (
+            "decoder_caption.adapter",
+            "local",
+            "no trained Heima Decoder for the caption (decoder_caption.adapter): "
+            "run `kedro run --pipelines decoder_training --env local` first",
+        ),
+    ],
+)
 def test_each_missing_model_names_the_pipeline_that_trains_it(project_copy, missing, env, expected):
     bootstrap_project(project_copy)  # the project's pipelines say which one makes what
     with pytest.raises(DemoError) as raised:
@@ -74,8 +96,16 @@ def test_each_missing_model_names_the_pipeline_that_trains_it(project_copy, miss
 
 
 def test_a_missing_published_model_says_where_it_belongs(project_copy, tmp_path):
-    result = _demo("--image", _image(tmp_path / "shapes.png"), "--question", "Where is the circle?",
-                   "--project-path", project_copy, "--env", "llava_cot")
+    result = _demo(
+        "--image",
+        _image(tmp_path / "shapes.png"),
+        "--question",
+        "Where is the circle?",
+        "--project-path",
+        project_copy,
+        "--env",
+        "llava_cot",
+    )
     assert _one_line_error(result) == (
         "Error: no CoT model (cot_model): put the published model where its catalog entry points"
     )
@@ -91,7 +121,9 @@ def test_the_console_script_dispatches_demo_and_shows_its_help(capsys):
 @pytest.mark.slow
 def test_demo_on_a_trained_study_prints_answers_thoughts_and_counts(trained_study):
     study = trained_study
-    result = _demo("--image", study.image, "--question", study.question, "--project-path", study.project)
+    result = _demo(
+        "--image", study.image, "--question", study.question, "--project-path", study.project
+    )
 
     assert result.exit_code == 0, result.output
     out = result.stdout

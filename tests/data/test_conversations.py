@@ -13,7 +13,9 @@ def test_every_pair_of_the_hand_made_file_is_kept_or_accounted(llava_cot_dir):
     lines = (llava_cot_dir / "train.jsonl").read_text().splitlines()
     parsed = parse_conversations(lines=lines)
     assert parsed.records_read == 14  # the blank line is not a record
-    problems = check_images(image_root=llava_cot_dir / "images", images=[p["image"] for p in parsed.pairs])
+    problems = check_images(
+        image_root=llava_cot_dir / "images", images=[p["image"] for p in parsed.pairs]
+    )
     image_drops = [problems[p["image"]][0] for p in parsed.pairs if p["image"] in problems]
     reasons = _reasons(parsed) + image_drops
     assert {reason: reasons.count(reason) for reason in DROP_REASONS} == EXPECTED_DROPS
@@ -48,9 +50,13 @@ def test_image_check_runs_once_per_distinct_image(llava_cot_dir, monkeypatch):
 
     opened = []
     real_open = images_module.Image.open
-    monkeypatch.setattr(images_module.Image, "open", lambda path: opened.append(path) or real_open(path))
+    monkeypatch.setattr(
+        images_module.Image, "open", lambda path: opened.append(path) or real_open(path)
+    )
     root = llava_cot_dir / "images"
-    problems = check_images(image_root=root, images=["sub/a.png"] * 1000 + ["sub/corrupt.png", "sub/nope.png"])
+    problems = check_images(
+        image_root=root, images=["sub/a.png"] * 1000 + ["sub/corrupt.png", "sub/nope.png"]
+    )
     assert {image: reason for image, (reason, _) in problems.items()} == {
         "sub/corrupt.png": "unreadable_image",
         "sub/nope.png": "missing_image",
@@ -61,6 +67,8 @@ def test_image_check_runs_once_per_distinct_image(llava_cot_dir, monkeypatch):
 
 def test_exists_check_does_not_open_files(llava_cot_dir):
     problems = check_images(
-        image_root=llava_cot_dir / "images", images=["sub/corrupt.png", "sub/nope.png"], check="exists"
+        image_root=llava_cot_dir / "images",
+        images=["sub/corrupt.png", "sub/nope.png"],
+        check="exists",
     )
     assert set(problems) == {"sub/nope.png"}

@@ -55,7 +55,9 @@ def test_compress_is_progressive_and_keeps_tags_and_conclusion():
     texts = {stage: span.text for stage, span in parse_stages(ANSWER).items()}
     tokens = {stage: DEFAULT_THINKING_TOKENS[stage] * 2 for stage in THINKING_STAGES}
     only_summary = compress(ANSWER, texts, stages=("summary",), thinking_text=tokens)
-    assert only_summary.startswith("<SUMMARY>  <THINKING_OF_SUMMARY><THINKING_OF_SUMMARY> </SUMMARY>")
+    assert only_summary.startswith(
+        "<SUMMARY>  <THINKING_OF_SUMMARY><THINKING_OF_SUMMARY> </SUMMARY>"
+    )
     assert "a red circle" in only_summary and "red means circle" in only_summary
     everything = compress(ANSWER, texts, stages=THINKING_STAGES, thinking_text=tokens)
     assert everything == (
@@ -70,8 +72,17 @@ def test_heima_format_requires_exactly_the_thinking_tokens():
     from heima_kedro.data.cot import is_heima_format
 
     tokens = {"summary": "<S>", "caption": "<C><C>", "reasoning": "<R>"}
-    good = "<SUMMARY> <S> </SUMMARY> <CAPTION> <C> <C> </CAPTION> <REASONING><R></REASONING> <CONCLUSION> Yes. </CONCLUSION>"
+    good = (
+        "<SUMMARY> <S> </SUMMARY> <CAPTION> <C> <C> </CAPTION> <REASONING><R></REASONING> "
+        "<CONCLUSION> Yes. </CONCLUSION>"
+    )
     assert is_heima_format(answer=good, thinking_text=tokens)
-    assert not is_heima_format(answer=good.replace("<C> <C>", "<C>"), thinking_text=tokens)  # too few
-    assert not is_heima_format(answer=good.replace("<R>", "<R> because"), thinking_text=tokens)  # words leak
-    assert not is_heima_format(answer=good.replace(" Yes. ", " "), thinking_text=tokens)  # no conclusion
+    assert not is_heima_format(
+        answer=good.replace("<C> <C>", "<C>"), thinking_text=tokens
+    )  # too few
+    assert not is_heima_format(
+        answer=good.replace("<R>", "<R> because"), thinking_text=tokens
+    )  # words leak
+    assert not is_heima_format(
+        answer=good.replace(" Yes. ", " "), thinking_text=tokens
+    )  # no conclusion

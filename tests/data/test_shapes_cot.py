@@ -159,8 +159,17 @@ def test_reasoning_ends_on_the_conclusion(examples):
 def test_every_comparison_states_the_right_verdict(examples):
     """Question-dependent reasoning tests each object once with 'compare A T match|differ' per
     attribute (A the object's value, T the question's), each pair right before its verdict."""
-    comparison = re.compile(r"compare ([a-z]+) ([a-z]+) (match|differ)(?:, ([a-z]+) ([a-z]+) (match|differ))?")
-    compared_kinds = {"colour_of_shape", "shape_of_colour", "count_colour", "count_shape", "exists", "position"}
+    comparison = re.compile(
+        r"compare ([a-z]+) ([a-z]+) (match|differ)(?:, ([a-z]+) ([a-z]+) (match|differ))?"
+    )
+    compared_kinds = {
+        "colour_of_shape",
+        "shape_of_colour",
+        "count_colour",
+        "count_shape",
+        "exists",
+        "position",
+    }
     for example in examples:
         for question, (_, answer) in zip(example.questions, example.pairs, strict=True):
             found = comparison.findall(parse_stages(answer)["reasoning"].text)

@@ -12,7 +12,10 @@ from heima_kedro.evaluation.answers import (
     well_formed_rate,
 )
 
-FULL = "<SUMMARY> s </SUMMARY>\n\n<CAPTION> c </CAPTION>\n\n<REASONING> r </REASONING>\n\n<CONCLUSION> {} </CONCLUSION>"
+FULL = (
+    "<SUMMARY> s </SUMMARY>\n\n<CAPTION> c </CAPTION>\n\n<REASONING> r </REASONING>\n\n"
+    "<CONCLUSION> {} </CONCLUSION>"
+)
 
 
 def test_normalise_answer_drops_case_punctuation_articles_and_spacing():
@@ -31,8 +34,9 @@ def test_conclusion_accuracy_matches_normalised_conclusions_only():
     references = ["blue square", "Red.", "The blue square.", "3."]
     assert conclusion_accuracy(predictions=predictions, references=references) == 0.5
     assert extract_conclusion(predictions[2]) is None
-    assert [is_correct(answer=p, reference=r) for p, r in zip(predictions, references, strict=True)] == [
-        True, True, False, False]
+    assert [
+        is_correct(answer=p, reference=r) for p, r in zip(predictions, references, strict=True)
+    ] == [True, True, False, False]
     with pytest.raises(ValueError, match="references"):
         conclusion_accuracy(predictions=predictions, references=references[:1])
 
@@ -53,6 +57,6 @@ def test_count_tokens_splits_at_the_conclusion_tag(tokenizer):
     counts = count_tokens(token_ids=ids, tokenizer=tokenizer)
     assert counts.total == len(ids)
     assert tokenizer.decode(ids[counts.stages :]) == conclusion
-    assert count_tokens(token_ids=ids[:5], tokenizer=tokenizer) == TokenCounts(stages=5, conclusion=0)
-
-
+    assert count_tokens(token_ids=ids[:5], tokenizer=tokenizer) == TokenCounts(
+        stages=5, conclusion=0
+    )

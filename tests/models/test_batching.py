@@ -109,7 +109,13 @@ def test_text_only_length_is_the_encoded_length(processor, shapes_pairs):
     for max_length in (2048, 40):  # 40 truncates the answer
         for image, question, answer in shapes_pairs[:3]:
             encoded = encode_encoder_sample(
-                processor=processor, image=image, question=question, answer=answer, max_length=max_length
+                processor=processor,
+                image=image,
+                question=question,
+                answer=answer,
+                max_length=max_length,
             )
-            length = encoder_sample_length(processor=processor, question=question, answer=answer, max_length=max_length)
+            length = encoder_sample_length(
+                processor=processor, question=question, answer=answer, max_length=max_length
+            )
             assert length == len(encoded["input_ids"])

@@ -58,7 +58,9 @@ def test_token_embeddings_start_at_the_configured_scale(encoder, encoder_config,
     words = encoder.get_input_embeddings()
     rows = torch.ones(words.num_embeddings, dtype=torch.bool)
     rows[tokenizer.pad_token_id] = False
-    assert words.weight[rows].std().item() == pytest.approx(encoder_config.text_embedding_std, rel=0.05)
+    assert words.weight[rows].std().item() == pytest.approx(
+        encoder_config.text_embedding_std, rel=0.05
+    )
     assert words.weight[tokenizer.pad_token_id].abs().sum().item() == 0.0
 
 

@@ -58,15 +58,22 @@ def test_generation_with_cache_and_left_padding_is_plain_greedy(encoder, process
 def test_generation_checks_lengths(encoder, processor, shapes_pairs):
     with pytest.raises(ValueError, match="questions"):
         generate_with_states(
-            model=encoder, processor=processor, images=[shapes_pairs[0][0]], questions=[], decoding=DecodingConfig()
+            model=encoder,
+            processor=processor,
+            images=[shapes_pairs[0][0]],
+            questions=[],
+            decoding=DecodingConfig(),
         )
 
 
 def _generations(encoder, processor, chosen, *, batch_size, capture_ids):
     return generate_with_states(
-        model=encoder, processor=processor, images=[image for image, _, _ in chosen],
+        model=encoder,
+        processor=processor,
+        images=[image for image, _, _ in chosen],
         questions=[question for _, question, _ in chosen],
-        decoding=DecodingConfig(max_new_tokens=6, batch_size=batch_size), capture_ids=capture_ids,
+        decoding=DecodingConfig(max_new_tokens=6, batch_size=batch_size),
+        capture_ids=capture_ids,
     )
 
 
@@ -87,17 +94,28 @@ def test_batched_generation_equals_one_at_a_time_and_captures_the_emitting_state
     image, question, _ = chosen[1]
     generation = single[1]
     assert generation.captured_positions == tuple(range(len(generation.token_ids)))
-    inputs = processor(images=[[image]], text=[encoder_prompt(processor=processor, question=question)],
-                       add_special_tokens=False, return_tensors="pt")
+    inputs = processor(
+        images=[[image]],
+        text=[encoder_prompt(processor=processor, question=question)],
+        add_special_tokens=False,
+        return_tensors="pt",
+    )
     prompt_length = inputs["input_ids"].shape[1]
     ids = torch.cat([inputs["input_ids"], torch.tensor([generation.token_ids])], dim=1)
     cross = inputs["cross_attention_mask"]
-    cross = torch.cat([cross, cross[:, -1:].expand(-1, ids.shape[1] - cross.shape[1], -1, -1)], dim=1)
+    cross = torch.cat(
+        [cross, cross[:, -1:].expand(-1, ids.shape[1] - cross.shape[1], -1, -1)], dim=1
+    )
     with torch.no_grad():
         final = encoder(
-            input_ids=ids, attention_mask=torch.ones_like(ids), cross_attention_mask=cross,
-            pixel_values=inputs["pixel_values"], aspect_ratio_ids=inputs["aspect_ratio_ids"],
-            aspect_ratio_mask=inputs["aspect_ratio_mask"], output_hidden_states=True, use_cache=False,
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            cross_attention_mask=cross,
+            pixel_values=inputs["pixel_values"],
+            aspect_ratio_ids=inputs["aspect_ratio_ids"],
+            aspect_ratio_mask=inputs["aspect_ratio_mask"],
+            output_hidden_states=True,
+            use_cache=False,
         ).hidden_states[-1][0]
     emitting = final[prompt_length - 1 : prompt_length - 1 + len(generation.token_ids)]
     torch.testing.assert_close(generation.captured_states, emitting, atol=1e-4, rtol=1e-4)
@@ -112,14 +130,22 @@ def test_only_captured_ids_keep_their_states(encoder, processor, shapes_pairs):
 def _answer(tokenizer, text):
     ids = tuple(tokenizer(text, add_special_tokens=False).input_ids)
     positions = tuple(range(len(ids)))
-    return Generation(token_ids=ids, text=tokenizer.decode(list(ids)), captured_positions=positions,
-                      captured_states=torch.arange(len(ids), dtype=torch.float)[:, None], seconds=0.0)
+    return Generation(
+        token_ids=ids,
+        text=tokenizer.decode(list(ids)),
+        captured_positions=positions,
+        captured_states=torch.arange(len(ids), dtype=torch.float)[:, None],
+        seconds=0.0,
+    )
 
 
 def test_stage_thinking_states_take_the_span_or_say_why_not(tokenizer):
     token = "<THINKING_OF_CAPTION>"
     token_id = tokenizer.convert_tokens_to_ids(token)
-    heima = "<SUMMARY> s </SUMMARY> <CAPTION> {} </CAPTION> <REASONING> r </REASONING> <CONCLUSION> Yes. </CONCLUSION>"
+    heima = (
+        "<SUMMARY> s </SUMMARY> <CAPTION> {} </CAPTION> <REASONING> r </REASONING> "
+        "<CONCLUSION> Yes. </CONCLUSION>"
+    )
     good = _answer(tokenizer, heima.format(token * 2))
     states = stage_thinking_states(generation=good, stage="caption", token=token, token_id=token_id)
     positions = [i for i, t in enumerate(good.token_ids) if t == token_id]
@@ -132,8 +158,9 @@ def test_stage_thinking_states_take_the_span_or_say_why_not(tokenizer):
     }
     for reason, text in cases.items():
         with pytest.raises(StageError) as error:
-            stage_thinking_states(generation=_answer(tokenizer, text), stage="caption", token=token,
-                                  token_id=token_id)
+            stage_thinking_states(
+                generation=_answer(tokenizer, text), stage="caption", token=token, token_id=token_id
+            )
         assert error.value.reason == reason
 
 

@@ -38,8 +38,13 @@ def _interrupt(model):
 
 def _run(tokenizer, encoder_config, samples, **kwargs):
     model = build_tiny_encoder(config=encoder_config, tokenizer=tokenizer)
-    result = train(model=model, samples=samples, collate_fn=partial(collate, pad_token_id=tokenizer.pad_token_id),
-                   config=CONFIG, **kwargs)
+    result = train(
+        model=model,
+        samples=samples,
+        collate_fn=partial(collate, pad_token_id=tokenizer.pad_token_id),
+        config=CONFIG,
+        **kwargs,
+    )
     return model, result
 
 
@@ -53,18 +58,29 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, tokenizer, encoder_confi
 
     resumed, result = _run(tokenizer, encoder_config, samples, checkpoint=checkpoint)
     assert result.losses == expected.losses and result.steps == 7
-    for (name, got), (_, want) in zip(resumed.state_dict().items(), reference.state_dict().items(), strict=True):
+    for (name, got), (_, want) in zip(
+        resumed.state_dict().items(), reference.state_dict().items(), strict=True
+    ):
         torch.testing.assert_close(got, want, msg=name)
     assert [p.name for p in tmp_path.iterdir()] == ["step_00000007"]
 
 
 def test_checkpoint_of_another_run_is_not_resumed(tmp_path, tokenizer, encoder_config, samples):
     with pytest.raises(Interrupted):
-        _run(tokenizer, encoder_config, samples,
-             checkpoint=CheckpointConfig(directory=tmp_path, every=2, fingerprint="run-a"), evaluate=_interrupt)
+        _run(
+            tokenizer,
+            encoder_config,
+            samples,
+            checkpoint=CheckpointConfig(directory=tmp_path, every=2, fingerprint="run-a"),
+            evaluate=_interrupt,
+        )
     _, expected = _run(tokenizer, encoder_config, samples)
-    _, result = _run(tokenizer, encoder_config, samples,
-                     checkpoint=CheckpointConfig(directory=tmp_path, every=2, fingerprint="run-b"))
+    _, result = _run(
+        tokenizer,
+        encoder_config,
+        samples,
+        checkpoint=CheckpointConfig(directory=tmp_path, every=2, fingerprint="run-b"),
+    )
     assert result.losses == expected.losses  # trained from the start, not from run-a's step 4
 
 
@@ -105,7 +121,11 @@ def test_fingerprint_sees_a_peft_config_that_leaves_the_weights_alone(tokenizer,
 def test_save_replaces_another_runs_checkpoint_of_the_same_step(tmp_path):
     model = torch.nn.Linear(2, 2)
     for run in ("run-a", "run-b"):
-        save_checkpoint(config=CheckpointConfig(directory=tmp_path, every=1, fingerprint=run),
-                        step=3, model=model, state={"step": 3})
+        save_checkpoint(
+            config=CheckpointConfig(directory=tmp_path, every=1, fingerprint=run),
+            step=3,
+            model=model,
+            state={"step": 3},
+        )
     meta = json.loads((tmp_path / "step_00000003" / "meta.json").read_text())
     assert meta["fingerprint"] == "run-b"

@@ -31,11 +31,26 @@ def pairs(tmp_path, shapes_pairs):
     for i, (image, question, answer) in enumerate(shapes_pairs[:8]):
         path = tmp_path / f"{i}.png"
         image.save(path)
-        user, assistant = decoder_chat(stage="caption", question=question, thinking=TOKENS[1], stage_text=answer[:80],
-                                       question_template=i, answer_template=i)
-        rows.append({"pair_id": f"p{i}", "image": f"{i}.png", "image_path": str(path), "question": question,
-                     "full_cot": answer, "k_caption": 1, "decoder_caption_user": user,
-                     "decoder_caption_assistant": assistant})
+        user, assistant = decoder_chat(
+            stage="caption",
+            question=question,
+            thinking=TOKENS[1],
+            stage_text=answer[:80],
+            question_template=i,
+            answer_template=i,
+        )
+        rows.append(
+            {
+                "pair_id": f"p{i}",
+                "image": f"{i}.png",
+                "image_path": str(path),
+                "question": question,
+                "full_cot": answer,
+                "k_caption": 1,
+                "decoder_caption_user": user,
+                "decoder_caption_assistant": assistant,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -44,14 +59,19 @@ def _images(pairs: pd.DataFrame) -> dict:
 
 
 def _stage(tmp_path, target: str, steps: int) -> StageConfig:
-    return StageConfig.from_params({
-        "target": target, "max_length": 512,
-        "train": {"lr": 1e-2, "warmup_steps": 1, "max_steps": steps, "batch_size": 2},
-        "launch": {"num_processes": 2, "run_dir": str(tmp_path / "run")},
-    })
+    return StageConfig.from_params(
+        {
+            "target": target,
+            "max_length": 512,
+            "train": {"lr": 1e-2, "warmup_steps": 1, "max_steps": steps, "batch_size": 2},
+            "launch": {"num_processes": 2, "run_dir": str(tmp_path / "run")},
+        }
+    )
 
 
-def test_two_cpu_processes_train_stage_0_and_only_the_result_comes_back(tmp_path, pairs, processor, tokenizer):
+def test_two_cpu_processes_train_stage_0_and_only_the_result_comes_back(
+    tmp_path, pairs, processor, tokenizer
+):
     model = build_tiny_encoder(config=ENCODER, tokenizer=tokenizer)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     trainable = EncoderTrainable(model=model, processor=processor, images=_images(pairs))
@@ -62,15 +82,24 @@ def test_two_cpu_processes_train_stage_0_and_only_the_result_comes_back(tmp_path
     changed = [n for n, p in model.named_parameters() if not torch.equal(p, before[n])]
     assert len(changed) == len(before)  # every weight came back trained from the main process
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
-        "encoder", "pairs.parquet", "result.json", "stage.json", "trained.safetensors"]
+        "encoder",
+        "pairs.parquet",
+        "result.json",
+        "stage.json",
+        "trained.safetensors",
+    ]
     assert json.loads((tmp_path / "run/result.json").read_text())["num_processes"] == 2
 
 
-def test_launched_lora_stage_trains_the_adapter_on_the_saved_base(tmp_path, pairs, processor, tokenizer):
+def test_launched_lora_stage_trains_the_adapter_on_the_saved_base(
+    tmp_path, pairs, processor, tokenizer
+):
     build_tiny_encoder(config=ENCODER, tokenizer=tokenizer).save_pretrained(tmp_path / "cot_model")
     base = MllamaForConditionalGeneration.from_pretrained(tmp_path / "cot_model")
     ids = [tokenizer.convert_tokens_to_ids(token) for token in TOKENS]
-    model = get_peft_model(base, encoder_lora_config(settings=LoraSettings(r=2, alpha=4), thinking_token_ids=ids))
+    model = get_peft_model(
+        base, encoder_lora_config(settings=LoraSettings(r=2, alpha=4), thinking_token_ids=ids)
+    )
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     trainable = EncoderTrainable(model=model, processor=processor, images=_images(pairs))
     train_stage(trainable=trainable, pairs=pairs, stage=_stage(tmp_path, "full_cot", 3))
@@ -82,14 +111,18 @@ def test_launched_lora_stage_trains_the_adapter_on_the_saved_base(tmp_path, pair
 
 
 def test_launched_decoder_trains_its_lora_and_projection(tmp_path, pairs, tokenizer):
-    build_tiny_decoder(config=DECODER, tokenizer=tokenizer).save_pretrained(tmp_path / "decoder_base")
+    build_tiny_decoder(config=DECODER, tokenizer=tokenizer).save_pretrained(
+        tmp_path / "decoder_base"
+    )
     base = LlamaForCausalLM.from_pretrained(tmp_path / "decoder_base")
     token_id = tokenizer.convert_tokens_to_ids(TOKENS[1])
     handoff = HandoffConfig(encoder_width=24, decoder_width=DECODER.hidden_size, token_id=token_id)
     torch.manual_seed(0)
     peft = get_peft_model(base, decoder_lora_config(settings=LoraSettings(r=2, alpha=4)))
     model = HandoffDecoder(decoder=peft, projection=handoff.projection(), token_id=token_id)
-    states = [torch.randn(1, 24, generator=torch.Generator().manual_seed(i)) for i in range(len(pairs))]
+    states = [
+        torch.randn(1, 24, generator=torch.Generator().manual_seed(i)) for i in range(len(pairs))
+    ]
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     trainable = DecoderTrainable(model=model, tokenizer=tokenizer, states=states)
     result = train_stage(trainable=trainable, pairs=pairs, stage=_stage(tmp_path, "caption", 3))

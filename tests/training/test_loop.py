@@ -37,7 +37,10 @@ def test_cosine_schedule_warms_up_then_decays_to_the_floor():
 def test_training_overfits_a_few_samples(encoder, samples, tokenizer):
     config = TrainConfig(lr=1e-2, warmup_steps=2, max_steps=60, batch_size=4, log_every=10)
     result = train(
-        model=encoder, samples=samples, collate_fn=partial(collate, pad_token_id=tokenizer.pad_token_id), config=config
+        model=encoder,
+        samples=samples,
+        collate_fn=partial(collate, pad_token_id=tokenizer.pad_token_id),
+        config=config,
     )
     assert len(result.losses) == result.steps == 60
     assert result.losses[-1] < 0.5 * result.losses[0]
@@ -72,7 +75,10 @@ def test_loss_is_normalised_by_target_tokens_across_accumulation(
             max_steps=1, batch_size=batch_size, grad_accum=grad_accum, warmup_steps=0
         )
         return train(
-            model=model, samples=four, collate_fn=partial(collate, pad_token_id=tokenizer.pad_token_id), config=config
+            model=model,
+            samples=four,
+            collate_fn=partial(collate, pad_token_id=tokenizer.pad_token_id),
+            config=config,
         ).losses[0]
 
     whole, accumulated = first_loss(4, 1), first_loss(2, 2)
@@ -107,7 +113,10 @@ def test_evaluate_runs_every_eval_every_steps_and_at_the_end(encoder, samples, t
 def test_epochs_set_the_number_of_steps(encoder, samples, tokenizer):
     config = TrainConfig(epochs=2, batch_size=3, grad_accum=2)
     result = train(
-        model=encoder, samples=samples, collate_fn=partial(collate, pad_token_id=tokenizer.pad_token_id), config=config
+        model=encoder,
+        samples=samples,
+        collate_fn=partial(collate, pad_token_id=tokenizer.pad_token_id),
+        config=config,
     )
     assert result.steps == 2 * math.ceil(math.ceil(8 / 3) / 2)
 
@@ -119,8 +128,10 @@ def test_group_by_length_pads_less_and_still_uses_every_sample_once_per_epoch():
     def padded(sampler: _EpochShuffle) -> int:
         order = list(sampler)
         assert sorted(order) == list(range(len(lengths)))
-        return sum(max(lengths[i] for i in order[k : k + batch]) * len(order[k : k + batch])
-                   for k in range(0, len(order), batch))
+        return sum(
+            max(lengths[i] for i in order[k : k + batch]) * len(order[k : k + batch])
+            for k in range(0, len(order), batch)
+        )
 
     plain = _EpochShuffle(len(lengths), 0)
     group = 50 * batch
@@ -143,7 +154,12 @@ def test_group_by_length_trains_deterministically(tokenizer, samples, encoder_co
     losses = []
     for _ in range(2):
         model = build_tiny_encoder(config=encoder_config, tokenizer=tokenizer)
-        result = train(model=model, samples=samples, collate_fn=partial(collate, pad_token_id=tokenizer.pad_token_id), config=config)
+        result = train(
+            model=model,
+            samples=samples,
+            collate_fn=partial(collate, pad_token_id=tokenizer.pad_token_id),
+            config=config,
+        )
         losses.append(result.losses)
     assert losses[0] == losses[1]
 
@@ -175,8 +191,14 @@ def test_losses_logged_every_few_steps_are_every_steps_own_loss(tokenizer, sampl
     for log_every in (1, 4):
         model = build_tiny_encoder(config=encoder_config, tokenizer=tokenizer)
         config = TrainConfig(max_steps=6, batch_size=4, warmup_steps=1, log_every=log_every)
-        runs.append(train(model=model, samples=samples, config=config,
-                          collate_fn=partial(collate, pad_token_id=tokenizer.pad_token_id)))
+        runs.append(
+            train(
+                model=model,
+                samples=samples,
+                config=config,
+                collate_fn=partial(collate, pad_token_id=tokenizer.pad_token_id),
+            )
+        )
     assert runs[0].losses == runs[1].losses and len(runs[1].losses) == 6
     assert (runs[0].tokens, runs[0].target_tokens) == (runs[1].tokens, runs[1].target_tokens)
 
@@ -185,8 +207,12 @@ def test_no_clipping_and_betas_change_the_step(tokenizer, samples, encoder_confi
     def trained(**settings) -> list[float]:
         model = build_tiny_encoder(config=encoder_config, tokenizer=tokenizer)
         config = TrainConfig(lr=5e-2, max_steps=3, batch_size=4, warmup_steps=0, **settings)
-        return train(model=model, samples=samples, config=config,
-                     collate_fn=partial(collate, pad_token_id=tokenizer.pad_token_id)).losses
+        return train(
+            model=model,
+            samples=samples,
+            config=config,
+            collate_fn=partial(collate, pad_token_id=tokenizer.pad_token_id),
+        ).losses
 
     clipped = trained(clip=0.01)
     assert trained(clip=None) != clipped
@@ -198,6 +224,10 @@ def test_training_leaves_the_callers_random_stream_alone(tokenizer, samples, enc
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    train(model=model, samples=samples, config=TrainConfig(max_steps=2, batch_size=4, warmup_steps=0),
-          collate_fn=partial(collate, pad_token_id=tokenizer.pad_token_id))
+    train(
+        model=model,
+        samples=samples,
+        config=TrainConfig(max_steps=2, batch_size=4, warmup_steps=0),
+        collate_fn=partial(collate, pad_token_id=tokenizer.pad_token_id),
+    )
     assert torch.equal(torch.rand(3), expected)

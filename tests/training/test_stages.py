@@ -8,27 +8,38 @@ import pytest
 from heima_kedro.training.launch import LaunchConfig, launch_command
 from heima_kedro.training.stages import StageConfig
 
-STAGE = {"target": "compress_all", "max_length": 64, "checkpoint": {"every": 5},
-         "train": {"lr": 1e-3, "max_steps": 3, "betas": [0.9, 0.99], "clip": None}}
+STAGE = {
+    "target": "compress_all",
+    "max_length": 64,
+    "checkpoint": {"every": 5},
+    "train": {"lr": 1e-3, "max_steps": 3, "betas": [0.9, 0.99], "clip": None},
+}
 
 
 def test_a_stage_survives_the_round_trip_to_a_launched_rank():
     stage = StageConfig.from_params(STAGE)
     again = StageConfig.from_params(json.loads(json.dumps(stage.to_params())))
     assert again == stage
-    assert stage.train.betas == (0.9, 0.99) and stage.train.clip is None and stage.checkpoint.every == 5
+    assert (
+        stage.train.betas == (0.9, 0.99)
+        and stage.train.clip is None
+        and stage.checkpoint.every == 5
+    )
     assert not stage.launch.launches
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"targett": "x"}, r"unknown stage parameters \['targett'\]"),
-    ({"max_length": 0}, "max_length must be an integer >= 1"),
-    ({"target": ""}, "target must name"),
-    ({"checkpoint": {"every": 0}}, "checkpoint.every must be an integer >= 1"),
-    ({"train": {"lr": -1}}, "train.lr must be > 0"),
-    ({"launch": {"num_processes": 0}}, "launch.num_processes"),
-    ({"launch": {"config_file": "/nowhere.yaml"}}, "launch.config_file not found"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"targett": "x"}, r"unknown stage parameters \['targett'\]"),
+        ({"max_length": 0}, "max_length must be an integer >= 1"),
+        ({"target": ""}, "target must name"),
+        ({"checkpoint": {"every": 0}}, "checkpoint.every must be an integer >= 1"),
+        ({"train": {"lr": -1}}, "train.lr must be > 0"),
+        ({"launch": {"num_processes": 0}}, "launch.num_processes"),
+        ({"launch": {"config_file": "/nowhere.yaml"}}, "launch.config_file not found"),
+    ],
+)
 def test_bad_stage_parameters_are_named(change, message):
     with pytest.raises(ValueError, match=message):
         StageConfig.from_params({**STAGE, **change})

@@ -16,25 +16,45 @@ import click
     "--question 'Is there a blue square in the image?'",
 )
 @click.option(
-    "--image", "image_path", required=True, type=click.Path(path_type=Path),
+    "--image",
+    "image_path",
+    required=True,
+    type=click.Path(path_type=Path),
     help="The image to ask about (any format Pillow reads).",
 )
 @click.option("--question", required=True, help="The question about the image.")
 @click.option(
-    "--env", "-e", default=None,
-    help="Kedro environment whose catalog holds the trained models (default: the project's, base + local).",
+    "--env",
+    "-e",
+    default=None,
+    help="Kedro environment whose catalog holds the trained models "
+    "(default: the project's, base + local).",
 )
 @click.option(
-    "--max-new-tokens", type=click.IntRange(min=1), default=None,
-    help="Most tokens each model may generate for its answer (default: token_count.decoding.max_new_tokens).",
+    "--max-new-tokens",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Most tokens each model may generate for its answer "
+    "(default: token_count.decoding.max_new_tokens).",
 )
 @click.option(
-    "--project-path", type=click.Path(path_type=Path, file_okay=False), default=Path.cwd,
-    show_default="the current directory", help="The Kedro project to load.",
+    "--project-path",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path.cwd,
+    show_default="the current directory",
+    help="The Kedro project to load.",
 )
-@click.option("--verbose", "-v", is_flag=True, help="Show Kedro's log messages and loading progress.")
-def demo_command(image_path: Path, question: str, env: str | None, max_new_tokens: int | None,
-                 project_path: Path, verbose: bool) -> None:
+@click.option(
+    "--verbose", "-v", is_flag=True, help="Show Kedro's log messages and loading progress."
+)
+def demo_command(
+    image_path: Path,
+    question: str,
+    env: str | None,
+    max_new_tokens: int | None,
+    project_path: Path,
+    verbose: bool,
+) -> None:
     """Answer QUESTION about IMAGE with the trained Heima Encoder and print its answer, the three
     thinking stages decoded back into text by the Heima Decoders, and the answer's token counts
     and latency against the CoT model's answer to the same question.
@@ -48,7 +68,10 @@ def demo_command(image_path: Path, question: str, env: str | None, max_new_token
 
         try:
             result = demo_in_project(
-                project_path=project_path.resolve(), image_path=image_path, question=question, env=env,
+                project_path=project_path.resolve(),
+                image_path=image_path,
+                question=question,
+                env=env,
                 max_new_tokens=max_new_tokens,
             )
         except DemoError as error:
@@ -76,7 +99,11 @@ def _quiet(enabled: bool) -> Iterator[None]:
 
 @click.command(
     name="sweep",
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
+    context_settings={
+        "ignore_unknown_options": True,
+        "allow_extra_args": True,
+        "help_option_names": [],
+    },
     add_help_option=False,
 )
 @click.pass_context

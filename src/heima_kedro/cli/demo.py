@@ -91,7 +91,9 @@ class DemoSettings:
     threads: int | None
 
     @classmethod
-    def from_params(cls, params: dict[str, Any], *, max_new_tokens: int | None = None) -> DemoSettings:
+    def from_params(
+        cls, params: dict[str, Any], *, max_new_tokens: int | None = None
+    ) -> DemoSettings:
         answers = {**params["token_count"]["decoding"], "batch_size": 1}
         if max_new_tokens is not None:
             answers["max_new_tokens"] = max_new_tokens
@@ -124,8 +126,12 @@ def require_trained_models(catalog: CatalogProtocol, *, env: str | None) -> None
         if catalog.exists(name):
             continue
         if getattr(catalog.get(name), "read_only", False):
-            raise DemoError(f"no {what} ({name}): put the published model where its catalog entry points")
-        producer = next((p for p in STUDY_ORDER if p in pipelines and name in pipelines[p].all_outputs()), None)
+            raise DemoError(
+                f"no {what} ({name}): put the published model where its catalog entry points"
+            )
+        producer = next(
+            (p for p in STUDY_ORDER if p in pipelines and name in pipelines[p].all_outputs()), None
+        )
         command = f"kedro run --pipelines {producer}" if producer else "kedro run"
         if env and env != "base":
             command += f" --env {env}"
@@ -153,7 +159,9 @@ def run_demo(
     encoder_ids = thinking_token_ids(processor.tokenizer, settings.thinking_tokens)
     decoder_ids = thinking_token_ids(decoder_tokenizer, settings.thinking_tokens)
     with torch_threads(settings.threads):
-        cot, _ = _answer(catalog.load("cot_model"), processor, image, question, settings, capture_ids=[])
+        cot, _ = _answer(
+            catalog.load("cot_model"), processor, image, question, settings, capture_ids=[]
+        )
         # Merging an adapter changes its base in place: the Heima Encoder gets its own copy.
         heima_model = catalog.load("stage_4.adapter").merged_into(catalog.load("cot_model"))
         heima, generation = _answer(
@@ -162,8 +170,13 @@ def run_demo(
         del heima_model  # out of memory before the decoders come in
         thoughts = tuple(
             _decode_thought(
-                catalog, decoder_tokenizer, generation, stage, (encoder_ids[stage], decoder_ids[stage]),
-                question, settings,
+                catalog,
+                decoder_tokenizer,
+                generation,
+                stage,
+                (encoder_ids[stage], decoder_ids[stage]),
+                question,
+                settings,
             )
             for stage in THINKING_STAGES
         )
@@ -171,41 +184,67 @@ def run_demo(
 
 
 def _answer(
-    model: torch.nn.Module, processor: MllamaProcessor, image: Image.Image, question: str,
-    settings: DemoSettings, *, capture_ids: Collection[int],
+    model: torch.nn.Module,
+    processor: MllamaProcessor,
+    image: Image.Image,
+    question: str,
+    settings: DemoSettings,
+    *,
+    capture_ids: Collection[int],
 ) -> tuple[Answer, Generation]:
     (generation,) = answer(
-        model=model, processor=processor, images=[image], questions=[question],
-        decoding=settings.answer_decoding, capture_ids=capture_ids, warm_up=True,
+        model=model,
+        processor=processor,
+        images=[image],
+        questions=[question],
+        decoding=settings.answer_decoding,
+        capture_ids=capture_ids,
+        warm_up=True,
     )
     counts = count_tokens(token_ids=generation.token_ids, tokenizer=processor.tokenizer)
     return Answer(text=generation.text, counts=counts, seconds=generation.seconds), generation
 
 
 def _decode_thought(
-    catalog: CatalogProtocol, tokenizer: PreTrainedTokenizerBase, generation: Generation, stage: str,
-    token_ids: tuple[int, int], question: str, settings: DemoSettings,
+    catalog: CatalogProtocol,
+    tokenizer: PreTrainedTokenizerBase,
+    generation: Generation,
+    stage: str,
+    token_ids: tuple[int, int],
+    question: str,
+    settings: DemoSettings,
 ) -> Thought:
-    """``token_ids``: the stage's thinking token in the encoder's and in the decoder's vocabulary."""
+    """``token_ids``: the stage's thinking token in the encoder's and the decoder's vocabulary."""
     token = settings.thinking_tokens[stage]
     encoder_id, decoder_id = token_ids
     try:
-        states = stage_thinking_states(generation=generation, stage=stage, token=token, token_id=encoder_id)
+        states = stage_thinking_states(
+            generation=generation, stage=stage, token=token, token_id=encoder_id
+        )
     except StageError as error:
         return Thought(stage=stage, text="", failure=str(error))
     base = catalog.load("decoder_base")  # fresh per stage: merging a LoRA changes its base in place
     decoder = trained_decoder(
-        decoder_base=base, adapter=catalog.load(f"decoder_{stage}.adapter"),
+        decoder_base=base,
+        adapter=catalog.load(f"decoder_{stage}.adapter"),
         config=HandoffConfig(
-            encoder_width=int(states.shape[-1]), decoder_width=base.config.hidden_size,
+            encoder_width=int(states.shape[-1]),
+            decoder_width=base.config.hidden_size,
             token_id=decoder_id,
         ),
     ).to(default_device())
     user = decoder_question(
-        stage=stage, question=question, thinking=token * len(states), question_template=settings.question_template
+        stage=stage,
+        question=question,
+        thinking=token * len(states),
+        question_template=settings.question_template,
     )
     (text,) = reconstruct(
-        decoder=decoder, tokenizer=tokenizer, users=[user], states=[states], decoding=settings.decoder_decoding
+        decoder=decoder,
+        tokenizer=tokenizer,
+        users=[user],
+        states=[states],
+        decoding=settings.decoder_decoding,
     )
     return Thought(stage=stage, text=strip_answer_template(stage=stage, text=text))
 
@@ -225,8 +264,12 @@ def demo_in_project(
     with KedroSession.create(project_path=project_path, env=env) as session:
         context = session.load_context()
         return run_demo(
-            catalog=context.catalog, params=context.params, image=image, question=question,
-            env=env, max_new_tokens=max_new_tokens,
+            catalog=context.catalog,
+            params=context.params,
+            image=image,
+            question=question,
+            env=env,
+            max_new_tokens=max_new_tokens,
         )
 
 
@@ -234,18 +277,29 @@ def format_result(result: DemoResult, *, width: int = 100) -> str:
     """The result as the demo prints it: both answers, the decoded thoughts, the counts."""
 
     def block(text: str) -> str:
-        return textwrap.fill(" ".join(text.split()), width=width, initial_indent="  ", subsequent_indent="  ")
+        return textwrap.fill(
+            " ".join(text.split()), width=width, initial_indent="  ", subsequent_indent="  "
+        )
 
     heima, cot = result.heima, result.cot
     lines = [
-        f"Question: {result.question}", "",
-        f"Heima answer ({heima.counts.total} tokens, {heima.seconds:.2f} s):", block(heima.text), "",
+        f"Question: {result.question}",
+        "",
+        f"Heima answer ({heima.counts.total} tokens, {heima.seconds:.2f} s):",
+        block(heima.text),
+        "",
         "Thoughts decoded from the Heima answer's thinking tokens:",
     ]
     for thought in result.thoughts:
-        lines += [f"  [{thought.stage}]", block(thought.text if thought.failure is None else f"(none: {thought.failure})")]
+        lines += [
+            f"  [{thought.stage}]",
+            block(thought.text if thought.failure is None else f"(none: {thought.failure})"),
+        ]
     lines += [
-        "", f"CoT answer ({cot.counts.total} tokens, {cot.seconds:.2f} s):", block(cot.text), "",
+        "",
+        f"CoT answer ({cot.counts.total} tokens, {cot.seconds:.2f} s):",
+        block(cot.text),
+        "",
         f"{'generated tokens':<20}{'Heima':>8}{'CoT':>8}",
         f"{'  stages':<20}{heima.counts.stages:>8}{cot.counts.stages:>8}",
         f"{'  conclusion':<20}{heima.counts.conclusion:>8}{cot.counts.conclusion:>8}",

@@ -6,8 +6,16 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-LAYERS = ("01_raw", "02_intermediate", "03_primary", "04_feature", "05_model_input", "06_models",
-          "07_model_output", "08_reporting")
+LAYERS = (
+    "01_raw",
+    "02_intermediate",
+    "03_primary",
+    "04_feature",
+    "05_model_input",
+    "06_models",
+    "07_model_output",
+    "08_reporting",
+)
 
 
 def make_scratch_project(*, source: Path, target: Path) -> Path:
@@ -17,7 +25,9 @@ def make_scratch_project(*, source: Path, target: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     for name in ("pyproject.toml", ".telemetry"):
         shutil.copy(source / name, target / name)
-    shutil.copytree(source / "conf", target / "conf", ignore=shutil.ignore_patterns("local"), dirs_exist_ok=True)
+    shutil.copytree(
+        source / "conf", target / "conf", ignore=shutil.ignore_patterns("local"), dirs_exist_ok=True
+    )
     (target / "conf/local").mkdir(exist_ok=True)
     (target / "src").mkdir(exist_ok=True)
     for layer in LAYERS:

@@ -39,7 +39,9 @@ class SweepSetting:
     @property
     def runtime_params(self) -> dict[str, Any]:
         """As ``KedroSession.create(runtime_params=...)`` takes them."""
-        return {"data_prep": {"thinking": {"mode": self.mode, "fixed": self.fixed, "ratio": self.ratio}}}
+        return {
+            "data_prep": {"thinking": {"mode": self.mode, "fixed": self.fixed, "ratio": self.ratio}}
+        }
 
     @property
     def cli_params(self) -> str:
@@ -49,10 +51,14 @@ class SweepSetting:
 
 
 def sweep_settings(*, fixed: Iterable[int], ratios: Iterable[float]) -> list[SweepSetting]:
-    return [SweepSetting(mode="fixed", fixed=k) for k in fixed] + [SweepSetting(mode="ratio", ratio=r) for r in ratios]
+    return [SweepSetting(mode="fixed", fixed=k) for k in fixed] + [
+        SweepSetting(mode="ratio", ratio=r) for r in ratios
+    ]
 
 
-def kedro_run_command(*, params: str, pipelines: str | None = None, env: str | None = None) -> list[str]:
+def kedro_run_command(
+    *, params: str, pipelines: str | None = None, env: str | None = None
+) -> list[str]:
     command = [sys.executable, "-m", "kedro", "run"]
     if env:
         command += ["--env", env]
@@ -62,38 +68,75 @@ def kedro_run_command(*, params: str, pipelines: str | None = None, env: str | N
 
 
 def sweep_commands(
-    settings: Sequence[SweepSetting], *, started_ms: int, extra_params: str = "",
-    pipelines: str | None = None, env: str | None = None,
+    settings: Sequence[SweepSetting],
+    *,
+    started_ms: int,
+    extra_params: str = "",
+    pipelines: str | None = None,
+    env: str | None = None,
 ) -> list[list[str]]:
-    """One ``kedro run`` per setting, then ``compare`` restricted to runs started since ``started_ms``."""
-    runs = [kedro_run_command(params=",".join(filter(None, [setting.cli_params, extra_params])),
-                              pipelines=pipelines, env=env) for setting in settings]
-    compare = kedro_run_command(params=f"compare_runs_filter=attributes.start_time >= {started_ms}",
-                                pipelines="compare", env=env)
+    """One ``kedro run`` per setting, then ``compare`` of the runs started since ``started_ms``."""
+    runs = [
+        kedro_run_command(
+            params=",".join(filter(None, [setting.cli_params, extra_params])),
+            pipelines=pipelines,
+            env=env,
+        )
+        for setting in settings
+    ]
+    compare = kedro_run_command(
+        params=f"compare_runs_filter=attributes.start_time >= {started_ms}",
+        pipelines="compare",
+        env=env,
+    )
     return [*runs, compare]
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--fixed", type=int, nargs="*", default=[1, 2, 4], metavar="K",
-                        help="fixed thinking tokens per stage, one run each (default: 1 2 4)")
-    parser.add_argument("--ratio", type=float, nargs="*", default=[0.05], metavar="R",
-                        help="ratio settings, max(1, round(R × words in the stage)) tokens, one run each "
-                             "(default: 0.05, about 1/2/4 tokens on ShapesCoT's summary/caption/reasoning)")
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--fixed",
+        type=int,
+        nargs="*",
+        default=[1, 2, 4],
+        metavar="K",
+        help="fixed thinking tokens per stage, one run each (default: 1 2 4)",
+    )
+    parser.add_argument(
+        "--ratio",
+        type=float,
+        nargs="*",
+        default=[0.05],
+        metavar="R",
+        help="ratio settings, max(1, round(R × words in the stage)) tokens, one run each "
+        "(default: 0.05, about 1/2/4 tokens on ShapesCoT's summary/caption/reasoning)",
+    )
     parser.add_argument("--env", help="Kedro environment of every run, e.g. llava_cot")
     parser.add_argument("--pipelines", help="pipelines of each run (default: the whole study)")
-    parser.add_argument("--params", default="", metavar="KEY=VALUE,...",
-                        help="more `kedro run --params` for every run, e.g. cot_baseline.train.max_steps=100")
+    parser.add_argument(
+        "--params",
+        default="",
+        metavar="KEY=VALUE,...",
+        help="more `kedro run --params` for every run, e.g. cot_baseline.train.max_steps=100",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     return parser
 
 
-def main(argv: Sequence[str] | None = None, *, prog: str = "python -m heima_kedro.cli.sweep") -> int:
+def main(
+    argv: Sequence[str] | None = None, *, prog: str = "python -m heima_kedro.cli.sweep"
+) -> int:
     args = _parser(prog).parse_args(argv)
     settings = sweep_settings(fixed=args.fixed, ratios=args.ratio)
-    commands = sweep_commands(settings, started_ms=int(time.time() * 1000), extra_params=args.params,
-                              pipelines=args.pipelines, env=args.env)
+    commands = sweep_commands(
+        settings,
+        started_ms=int(time.time() * 1000),
+        extra_params=args.params,
+        pipelines=args.pipelines,
+        env=args.env,
+    )
     for command in commands:
         sys.stdout.write(shlex.join(command) + "\n")
         sys.stdout.flush()

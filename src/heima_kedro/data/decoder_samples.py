@@ -13,13 +13,15 @@ _STAGE_NAMES = {"summary": "summary", "caption": "image description", "reasoning
 
 _QUESTION_TEMPLATES = (
     "Question: {question}\nHidden {name}: {thinking}\nWrite the hidden {name} out in words.",
-    "Here is a question about an image: {question}\nIts {name} was thought as {thinking}. What does that thought say?",
-    "Decode the {name} thinking {thinking} produced for the question \"{question}\".",
+    "Here is a question about an image: {question}\nIts {name} was thought as {thinking}. "
+    "What does that thought say?",
+    'Decode the {name} thinking {thinking} produced for the question "{question}".',
     "{question}\nWhat {name} does {thinking} stand for when answering the question above?",
-    "Turn the {name} token {thinking} into plain sentences. It belongs to this question: {question}",
-    "Given the question \"{question}\" and the {name} thought {thinking}, state the {name}.",
+    "Turn the {name} token {thinking} into plain sentences. "
+    "It belongs to this question: {question}",
+    'Given the question "{question}" and the {name} thought {thinking}, state the {name}.',
     "Read the {name} thinking {thinking} for this question and put it into words: {question}",
-    "A model answering \"{question}\" thought {thinking} for its {name}. Spell that {name} out.",
+    'A model answering "{question}" thought {thinking} for its {name}. Spell that {name} out.',
     "Thinking token for the {name}: {thinking}\nQuestion: {question}\nWhat is the {name}?",
     "Explain, in full sentences, the {name} hidden in {thinking} for the question: {question}",
 )
@@ -58,7 +60,9 @@ def decoder_chat(
     answer_template: int,
 ) -> tuple[str, str]:
     """Return the (user, assistant) texts of one stage's decoder sample."""
-    user = decoder_question(stage=stage, question=question, thinking=thinking, question_template=question_template)
+    user = decoder_question(
+        stage=stage, question=question, thinking=thinking, question_template=question_template
+    )
     assistant = _ANSWER_TEMPLATES[answer_template].format(name=_STAGE_NAMES[stage], text=stage_text)
     return user, assistant
 
@@ -67,7 +71,9 @@ def strip_answer_template(*, stage: str, text: str) -> str:
     """A decoder's answer without the wording around the stage text (any of the answer
     templates), so that it is scored on the reconstruction alone."""
     name = _STAGE_NAMES[stage]
-    prefixes = sorted((t.format(name=name, text="") for t in _ANSWER_TEMPLATES), key=len, reverse=True)
+    prefixes = sorted(
+        (t.format(name=name, text="") for t in _ANSWER_TEMPLATES), key=len, reverse=True
+    )
     text = text.strip()
     for prefix in prefixes:
         if prefix and text.startswith(prefix.strip()):

@@ -65,6 +65,6 @@ def require_images(*, pairs: pd.DataFrame, images: ImageLoaders) -> None:
     missing = sorted(set(pairs["image"]) - set(images))
     if missing:
         raise KeyError(
-            f"{len(missing)} images of the pairs are not in the image dataset, e.g. '{missing[0]}'; "
-            "is the image dataset's path the data_prep image root?"
+            f"{len(missing)} images of the pairs are not in the image dataset, "
+            f"e.g. '{missing[0]}'; is the image dataset's path the data_prep image root?"
         )

@@ -33,7 +33,9 @@ class FolderDataset(AbstractVersionedDataset[SaveT, LoadT], Generic[SaveT, LoadT
     ) -> None:
         self._mlflow_artifact_path = mlflow_artifact_path
         if "://" in str(filepath) and not str(filepath).startswith("file://"):
-            raise DatasetError(f"{type(self).__name__} supports local folders only, got '{filepath}'")
+            raise DatasetError(
+                f"{type(self).__name__} supports local folders only, got '{filepath}'"
+            )
         self.metadata = metadata
         super().__init__(
             filepath=PurePosixPath(str(filepath).removeprefix("file://")), version=version

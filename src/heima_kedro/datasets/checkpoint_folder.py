@@ -34,7 +34,9 @@ class CheckpointFolderDataset(AbstractDataset[None, Path]):
         return Path(self._path)
 
     def save(self, data: None) -> None:
-        raise DatasetError(f"CheckpointFolderDataset({self._path}): checkpoints are written by the trainer")
+        raise DatasetError(
+            f"CheckpointFolderDataset({self._path}): checkpoints are written by the trainer"
+        )
 
     def _exists(self) -> bool:
         return True

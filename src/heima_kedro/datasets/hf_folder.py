@@ -48,7 +48,10 @@ class HFPretrainedDataset(FolderDataset[Any, Any]):
         if self._load_args.get("trust_remote_code"):
             raise DatasetError(f"HFPretrainedDataset({filepath}): trust_remote_code is not allowed")
         super().__init__(
-            filepath=filepath, version=version, metadata=metadata, mlflow_artifact_path=mlflow_artifact_path
+            filepath=filepath,
+            version=version,
+            metadata=metadata,
+            mlflow_artifact_path=mlflow_artifact_path,
         )
 
     def _describe(self) -> dict[str, Any]:
@@ -56,7 +59,7 @@ class HFPretrainedDataset(FolderDataset[Any, Any]):
 
     @property
     def read_only(self) -> bool:
-        """A published model's folder: no pipeline makes it, so a missing one is put there by hand."""
+        """A published model's folder: no pipeline makes it; a missing one is put there by hand."""
         return self._read_only
 
     def _hf_class(self) -> type:
@@ -64,7 +67,9 @@ class HFPretrainedDataset(FolderDataset[Any, Any]):
         try:
             return getattr(importlib.import_module(module), name)
         except (ImportError, AttributeError, ValueError) as error:
-            raise DatasetError(f"HFPretrainedDataset: cannot import hf_class '{self._hf_class_path}'") from error
+            raise DatasetError(
+                f"HFPretrainedDataset: cannot import hf_class '{self._hf_class_path}'"
+            ) from error
 
     def load(self) -> Any:
         hf_class = self._hf_class()
@@ -75,9 +80,15 @@ class HFPretrainedDataset(FolderDataset[Any, Any]):
 
     def save(self, data: Any) -> None:
         if self._read_only:
-            raise DatasetError(f"HFPretrainedDataset({self._filepath}) is read-only: a published model is never overwritten")
+            raise DatasetError(
+                f"HFPretrainedDataset({self._filepath}) is read-only: "
+                "a published model is never overwritten"
+            )
         if not hasattr(data, "save_pretrained"):
-            raise DatasetError(f"HFPretrainedDataset({self._filepath}): {type(data).__name__} has no save_pretrained")
+            raise DatasetError(
+                f"HFPretrainedDataset({self._filepath}): "
+                f"{type(data).__name__} has no save_pretrained"
+            )
 
         def write(folder: Path) -> None:
             data.save_pretrained(folder, **self._save_args)

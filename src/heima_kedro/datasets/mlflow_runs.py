@@ -40,8 +40,11 @@ class MlflowRunsDataset(AbstractDataset[None, pd.DataFrame]):
         self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
-        return {"experiment_name": self._experiment_name, "filter_string": self._filter_string,
-                "finished_only": self._finished_only}
+        return {
+            "experiment_name": self._experiment_name,
+            "filter_string": self._filter_string,
+            "finished_only": self._finished_only,
+        }
 
     def _search_filter(self) -> str:
         conditions = [self._filter_string.strip()] if self._filter_string.strip() else []

@@ -13,7 +13,11 @@ from heima_kedro.models.adapters import AdapterWeights
 
 from ._folder import FolderDataset
 
-_CONFIG, _WEIGHTS, _EXTRA = "adapter_config.json", "adapter_model.safetensors", "extra_weights.safetensors"
+_CONFIG, _WEIGHTS, _EXTRA = (
+    "adapter_config.json",
+    "adapter_model.safetensors",
+    "extra_weights.safetensors",
+)
 
 
 class PeftAdapterDataset(FolderDataset[Any, AdapterWeights]):
@@ -36,7 +40,9 @@ class PeftAdapterDataset(FolderDataset[Any, AdapterWeights]):
             raise DatasetError(f"PeftAdapterDataset: '{folder}' lacks {_CONFIG} or {_WEIGHTS}")
         extra = load_file(folder / _EXTRA) if (folder / _EXTRA).is_file() else {}
         return AdapterWeights(
-            config=PeftConfig.from_pretrained(folder), weights=load_file(folder / _WEIGHTS), extra=extra
+            config=PeftConfig.from_pretrained(folder),
+            weights=load_file(folder / _WEIGHTS),
+            extra=extra,
         )
 
     def save(self, data: PeftModel | AdapterWeights) -> None:
@@ -44,7 +50,9 @@ class PeftAdapterDataset(FolderDataset[Any, AdapterWeights]):
             self._save_folder(lambda folder: data.save_pretrained(folder))
             return
         if not isinstance(data, AdapterWeights):
-            raise DatasetError(f"PeftAdapterDataset({self._filepath}): cannot save {type(data).__name__}")
+            raise DatasetError(
+                f"PeftAdapterDataset({self._filepath}): cannot save {type(data).__name__}"
+            )
 
         def write(folder: Path) -> None:
             data.config.save_pretrained(folder)

@@ -38,12 +38,20 @@ def answer(
     with torch_threads(threads):
         if warm_up:
             generate_with_states(
-                model=model, processor=processor, images=images[:1], questions=questions[:1],
+                model=model,
+                processor=processor,
+                images=images[:1],
+                questions=questions[:1],
                 decoding=DecodingConfig(max_new_tokens=1, batch_size=1),
             )
         return generate_with_states(
-            model=model, processor=processor, images=images, questions=questions, decoding=decoding,
-            capture_ids=capture_ids, progress=progress,
+            model=model,
+            processor=processor,
+            images=images,
+            questions=questions,
+            decoding=decoding,
+            capture_ids=capture_ids,
+            progress=progress,
         )
 
 
@@ -64,8 +72,14 @@ def answer_pairs(
     pairs = first_pairs(pairs, limit)
     require_images(pairs=pairs, images=images)
     generations = answer(
-        model=model, processor=processor, images=[images[image]() for image in pairs["image"]],
-        questions=list(pairs["question"]), decoding=decoding, capture_ids=capture_ids, threads=threads,
-        warm_up=warm_up, progress=progress,
+        model=model,
+        processor=processor,
+        images=[images[image]() for image in pairs["image"]],
+        questions=list(pairs["question"]),
+        decoding=decoding,
+        capture_ids=capture_ids,
+        threads=threads,
+        warm_up=warm_up,
+        progress=progress,
     )
     return pairs, generations

@@ -75,7 +75,9 @@ def conclusion_accuracy(*, predictions: Sequence[str], references: Sequence[str]
         raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
     if not predictions:
         raise ValueError("conclusion_accuracy needs at least one prediction")
-    correct = sum(is_correct(answer=p, reference=r) for p, r in zip(predictions, references, strict=True))
+    correct = sum(
+        is_correct(answer=p, reference=r) for p, r in zip(predictions, references, strict=True)
+    )
     return correct / len(predictions)
 
 

@@ -14,7 +14,7 @@ MetricsHistory = Mapping[str, list[dict[str, float]]]
 
 
 def _series(history: MetricsHistory, name: str) -> list[dict[str, float]]:
-    """A metric by name; read back from MLflow, names carry the dataset's prefix (``stage_1.loss``)."""
+    """A metric by name (read back from MLflow, a name carries its prefix: ``stage_1.loss``)."""
     (key,) = [key for key in history if key == name or key.endswith(f".{name}")]
     return sorted(history[key], key=lambda point: point["step"])
 
@@ -29,9 +29,19 @@ def plot_loss_curves(*, histories: dict[str, MetricsHistory], title: str) -> Fig
         loss, lr = _series(history, "loss"), _series(history, "lr")
         steps = [offset + point["step"] for point in loss]
         line = loss_axis.plot(steps, [point["value"] for point in loss], label=name)[0]
-        lr_axis.plot(steps, [point["value"] for point in lr], color=line.get_color(), alpha=0.3, linestyle="--")
+        lr_axis.plot(
+            steps,
+            [point["value"] for point in lr],
+            color=line.get_color(),
+            alpha=0.3,
+            linestyle="--",
+        )
         offset = steps[-1] + 1 if steps else offset
-    loss_axis.set(xlabel="optimiser step (stages one after another)", ylabel="loss per target token", title=title)
+    loss_axis.set(
+        xlabel="optimiser step (stages one after another)",
+        ylabel="loss per target token",
+        title=title,
+    )
     loss_axis.set_yscale("log")
     lr_axis.set_ylabel("learning rate (dashed)")
     loss_axis.legend(loc="upper right")
@@ -52,13 +62,19 @@ def plot_token_counts(*, report: dict) -> Figure:
     tokens_axis.bar(labels, conclusion, bottom=stages, label="conclusion", color="#dd8452")
     for x, (s, c) in enumerate(zip(stages, conclusion, strict=True)):
         tokens_axis.annotate(f"{s + c:.1f}", (x, s + c), ha="center", va="bottom")
-    tokens_axis.set(ylabel="generated tokens per answer (mean)", title=f"tokens: Heima/CoT = {report['ratio_total']:.3f}")
+    tokens_axis.set(
+        ylabel="generated tokens per answer (mean)",
+        title=f"tokens: Heima/CoT = {report['ratio_total']:.3f}",
+    )
     tokens_axis.legend()
     latency = [report[m]["latency_s"] for m in models]
     latency_axis.bar(labels, latency, color="#55a868")
     for x, value in enumerate(latency):
         latency_axis.annotate(f"{value:.3f} s", (x, value), ha="center", va="bottom")
-    latency_axis.set(ylabel="seconds per answer (mean)", title=f"latency: Heima/CoT = {report['ratio_latency']:.3f}")
+    latency_axis.set(
+        ylabel="seconds per answer (mean)",
+        title=f"latency: Heima/CoT = {report['ratio_latency']:.3f}",
+    )
     figure.suptitle(f"{report['pairs']} test questions, batch size {report['batch_size']}")
     figure.tight_layout()
     return figure

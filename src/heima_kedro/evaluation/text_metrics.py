@@ -32,13 +32,13 @@ _WORDS = re.compile(r"\w+|[^\w\s]")
 #: WordNet 3.0's lexicographer files in file-number order (lexnames(5WN)); the syntactic
 #: category follows from the prefix.
 _LEXNAMES = (
-    "adj.all adj.pert adv.all noun.Tops noun.act noun.animal noun.artifact noun.attribute noun.body "
-    "noun.cognition noun.communication noun.event noun.feeling noun.food noun.group noun.location "
-    "noun.motive noun.object noun.person noun.phenomenon noun.plant noun.possession noun.process "
-    "noun.quantity noun.relation noun.shape noun.state noun.substance noun.time verb.body "
-    "verb.change verb.cognition verb.communication verb.competition verb.consumption verb.contact "
-    "verb.creation verb.emotion verb.motion verb.perception verb.possession verb.social "
-    "verb.stative verb.weather adj.ppl"
+    "adj.all adj.pert adv.all noun.Tops noun.act noun.animal noun.artifact noun.attribute "
+    "noun.body noun.cognition noun.communication noun.event noun.feeling noun.food noun.group "
+    "noun.location noun.motive noun.object noun.person noun.phenomenon noun.plant "
+    "noun.possession noun.process noun.quantity noun.relation noun.shape noun.state "
+    "noun.substance noun.time verb.body verb.change verb.cognition verb.communication "
+    "verb.competition verb.consumption verb.contact verb.creation verb.emotion verb.motion "
+    "verb.perception verb.possession verb.social verb.stative verb.weather adj.ppl"
 ).split()
 _CATEGORY = {"noun": 1, "verb": 2, "adj": 3, "adv": 4}
 _WORDNET_FILES = ("index.sense", "data.noun", "index.noun", "noun.exc")
@@ -49,9 +49,7 @@ def words(text: str) -> list[str]:
     return _WORDS.findall(text.lower())
 
 
-def load_wordnet(
-    *, nltk_data: Path, debian_dir: Path = Path("/usr/share/wordnet")
-) -> Any | None:
+def load_wordnet(*, nltk_data: Path, debian_dir: Path = Path("/usr/share/wordnet")) -> Any | None:
     """nltk's WordNet, from nltk's data path or ``nltk_data``; where neither has it, Debian's
     WordNet 3.0 files are copied into ``nltk_data`` first. ``None`` when there is no WordNet at
     all. ``nltk_data`` joins nltk's data path (when called, never at import): nltk 3.10 opens
@@ -63,7 +61,9 @@ def load_wordnet(
     if str(nltk_data) not in nltk.data.path:
         nltk.data.path.append(str(nltk_data))
     folder = nltk_data / "corpora" / "wordnet"
-    if not (folder / "lexnames").is_file() and all((debian_dir / n).is_file() for n in _WORDNET_FILES):
+    if not (folder / "lexnames").is_file() and all(
+        (debian_dir / n).is_file() for n in _WORDNET_FILES
+    ):
         _copy_debian_wordnet(debian_dir, folder)
     try:
         root = nltk.data.find("corpora/wordnet")
@@ -81,7 +81,9 @@ def _copy_debian_wordnet(debian_dir: Path, folder: Path) -> None:
     for path in debian_dir.iterdir():
         if path.is_file():
             shutil.copyfile(path, staging / path.name)
-    lines = [f"{i:02d}\t{name}\t{_CATEGORY[name.split('.')[0]]}" for i, name in enumerate(_LEXNAMES)]
+    lines = [
+        f"{i:02d}\t{name}\t{_CATEGORY[name.split('.')[0]]}" for i, name in enumerate(_LEXNAMES)
+    ]
     (staging / "lexnames").write_text("\n".join(lines) + "\n")
     staging.replace(folder)
 
@@ -129,7 +131,9 @@ class Scorer:
     def meteor_synonyms(self) -> bool:
         return self.wordnet is not None
 
-    def score(self, *, predictions: Sequence[str], references: Sequence[str]) -> dict[str, list[float]]:
+    def score(
+        self, *, predictions: Sequence[str], references: Sequence[str]
+    ) -> dict[str, list[float]]:
         """Per-pair ``bleu``, ``meteor``, ``rouge_l`` (and ``bertscore`` when configured)."""
         if len(predictions) != len(references):
             raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
@@ -162,13 +166,19 @@ class Scorer:
             out: list[torch.Tensor] = []
             for start in range(0, len(texts), config.batch_size):
                 batch = tokenizer(
-                    list(texts[start : start + config.batch_size]), padding=True, truncation=True,
-                    return_tensors="pt", return_special_tokens_mask=True,
+                    list(texts[start : start + config.batch_size]),
+                    padding=True,
+                    truncation=True,
+                    return_tensors="pt",
+                    return_special_tokens_mask=True,
                 )
                 special = batch.pop("special_tokens_mask").bool()
                 hidden = model(**batch, output_hidden_states=True).hidden_states[config.layer]
                 keep = batch["attention_mask"].bool() & ~special
-                out += [torch.nn.functional.normalize(h[k], dim=-1) for h, k in zip(hidden, keep, strict=True)]
+                out += [
+                    torch.nn.functional.normalize(h[k], dim=-1)
+                    for h, k in zip(hidden, keep, strict=True)
+                ]
             return out
 
         f1s: list[float] = []
@@ -177,7 +187,10 @@ class Scorer:
                 f1s.append(0.0)
                 continue
             similarity = p @ r.T
-            precision, recall = similarity.max(dim=1).values.mean(), similarity.max(dim=0).values.mean()
+            precision, recall = (
+                similarity.max(dim=1).values.mean(),
+                similarity.max(dim=0).values.mean(),
+            )
             f1s.append(float(2 * precision * recall / (precision + recall)))
         return f1s
 

@@ -25,7 +25,9 @@ class AdapterWeights:
     extra: dict[str, torch.Tensor] = field(default_factory=dict)
 
     @classmethod
-    def from_model(cls, model: PeftModel, *, extra: dict[str, torch.Tensor] | None = None) -> AdapterWeights:
+    def from_model(
+        cls, model: PeftModel, *, extra: dict[str, torch.Tensor] | None = None
+    ) -> AdapterWeights:
         """The trained adapter of ``model`` (copied to the CPU), ready for the catalog."""
         weights = {k: v.detach().cpu().clone() for k, v in get_peft_model_state_dict(model).items()}
         extra = {k: v.detach().cpu().clone() for k, v in (extra or {}).items()}

@@ -71,11 +71,15 @@ def encode_encoder_sample(
     return sample
 
 
-def encoder_sample_length(*, processor: MllamaProcessor, question: str, answer: str, max_length: int = 2048) -> int:
+def encoder_sample_length(
+    *, processor: MllamaProcessor, question: str, answer: str, max_length: int = 2048
+) -> int:
     """The number of tokens :func:`encode_encoder_sample` gives the triple, from its text alone:
     length-grouped batching needs every sample's length, and an image need not be decoded for it."""
     prompt = encoder_prompt(processor=processor, question=question)
-    encoded = _prompt_and_answer(tokenizer=processor.tokenizer, prompt=prompt, answer=answer, max_length=max_length)
+    encoded = _prompt_and_answer(
+        tokenizer=processor.tokenizer, prompt=prompt, answer=answer, max_length=max_length
+    )
     return len(encoded["input_ids"])
 
 

@@ -128,7 +128,8 @@ class TinyEncoderConfig:
             )
         if self.patch_size > self.image_size:
             raise ValueError(
-                f"encoder.patch_size ({self.patch_size}) must not exceed image_size ({self.image_size})"
+                f"encoder.patch_size ({self.patch_size}) must not exceed "
+                f"image_size ({self.image_size})"
             )
 
 

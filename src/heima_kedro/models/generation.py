@@ -48,7 +48,9 @@ class DecodingConfig:
         if not self.do_sample:
             return {"do_sample": False, "max_new_tokens": self.max_new_tokens}
         return {
-            "do_sample": True, "temperature": self.temperature, "top_k": self.top_k,
+            "do_sample": True,
+            "temperature": self.temperature,
+            "top_k": self.top_k,
             "max_new_tokens": self.max_new_tokens,
         }
 
@@ -129,8 +131,10 @@ def generate_with_states(
         began = time.perf_counter()
         with _last_position_states(model) as steps, seeded(decoding.seed + batch_index):
             output = model.generate(
-                **inputs, **decoding.generate_kwargs(),
-                eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+                **inputs,
+                **decoding.generate_kwargs(),
+                eos_token_id=tokenizer.eos_token_id,
+                pad_token_id=tokenizer.pad_token_id,
             )
         seconds = time.perf_counter() - began
         new_tokens = output[:, inputs["input_ids"].shape[1] :]
@@ -160,7 +164,9 @@ def until_end(ids: list[int], ends: set[int]) -> list[int]:
     return ids
 
 
-def stage_thinking_states(*, generation: Generation, stage: str, token: str, token_id: int) -> torch.Tensor:
+def stage_thinking_states(
+    *, generation: Generation, stage: str, token: str, token_id: int
+) -> torch.Tensor:
     """The states that emitted ``stage``'s thinking span of a generated answer.
 
     Raises ``StageError`` when the answer has no usable span: the stage is missing, repeated or
@@ -172,5 +178,7 @@ def stage_thinking_states(*, generation: Generation, stage: str, token: str, tok
         raise StageError("not_thinking", f"{stage} is '{text[:40]}', not {token} tokens")
     states = generation.states_of(token_id)
     if len(states) != count:
-        raise StageError("stray_thinking_token", f"{len(states)} {token} in the answer, {count} in its {stage}")
+        raise StageError(
+            "stray_thinking_token", f"{len(states)} {token} in the answer, {count} in its {stage}"
+        )
     return states

@@ -44,7 +44,11 @@ class HandoffConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"handoff.{name} must be an integer >= 1, got {value!r}")
-        if isinstance(self.token_id, bool) or not isinstance(self.token_id, int) or self.token_id < 0:
+        if (
+            isinstance(self.token_id, bool)
+            or not isinstance(self.token_id, int)
+            or self.token_id < 0
+        ):
             raise ValueError(f"handoff.token_id must be a token id >= 0, got {self.token_id!r}")
 
     def projection(self) -> nn.Module:
@@ -61,7 +65,8 @@ def thinking_states(
     in order (``(count, width)``; ragged across the batch)."""
     if hidden_states.shape[:2] != input_ids.shape:
         raise ValueError(
-            f"hidden_states {tuple(hidden_states.shape)} do not match input_ids {tuple(input_ids.shape)}"
+            f"hidden_states {tuple(hidden_states.shape)} do not match "
+            f"input_ids {tuple(input_ids.shape)}"
         )
     emits = input_ids[:, 1:] == token_id
     return [states[:-1][mask] for states, mask in zip(hidden_states, emits, strict=True)]
@@ -79,12 +84,15 @@ def inject(
     ``states`` of the same sample (a new tensor; gradients reach ``states`` and ``projection``)."""
     positions = input_ids == token_id
     if len(states) != len(input_ids):
-        raise ValueError(f"{len(states)} samples of thinking states for a batch of {len(input_ids)}")
+        raise ValueError(
+            f"{len(states)} samples of thinking states for a batch of {len(input_ids)}"
+        )
     counts = positions.sum(dim=1).tolist()
     for row, (sample, count) in enumerate(zip(states, counts, strict=True)):
         if len(sample) != count:
             raise ValueError(
-                f"sample {row} has {count} thinking-token positions but {len(sample)} thinking states"
+                f"sample {row} has {count} thinking-token positions "
+                f"but {len(sample)} thinking states"
             )
     if not sum(counts):
         return inputs_embeds
@@ -108,9 +116,12 @@ def encoder_thinking_states(
         encoder.train(was_training)
     final = output.hidden_states[-1]  # after the language model's last norm
     return {
-        stage: [states.cpu() for states in thinking_states(
-            hidden_states=final, input_ids=batch["input_ids"], token_id=token_id
-        )]
+        stage: [
+            states.cpu()
+            for states in thinking_states(
+                hidden_states=final, input_ids=batch["input_ids"], token_id=token_id
+            )
+        ]
         for stage, token_id in token_ids.items()
     }
 
@@ -126,12 +137,16 @@ def collect_thinking_states(
 ) -> ThinkingStates:
     """Thinking states of every sample, in the samples' order, for every stage in ``token_ids``."""
     loader = DataLoader(
-        samples, batch_size=batch_size, shuffle=False,
+        samples,
+        batch_size=batch_size,
+        shuffle=False,
         collate_fn=lambda batch: collate(batch, pad_token_id=pad_token_id),
     )
     collected: ThinkingStates = {stage: [] for stage in token_ids}
     for batch in _on_device(loader, device):
-        for stage, states in encoder_thinking_states(encoder=encoder, batch=batch, token_ids=token_ids).items():
+        for stage, states in encoder_thinking_states(
+            encoder=encoder, batch=batch, token_ids=token_ids
+        ).items():
             collected[stage] += states
     return collected
 
@@ -143,7 +158,8 @@ def _on_device(loader: DataLoader, device: torch.device) -> Iterator[dict[str, t
 
 class HandoffDecoder(nn.Module):
     """A decoder (with its LoRA) and the projection, reading the encoder's thinking states in
-    place of its thinking-token embeddings; ``forward`` returns the decoder's output (``.logits``)."""
+    place of its thinking-token embeddings; ``forward`` returns the decoder's output
+    (``.logits``)."""
 
     def __init__(self, *, decoder: nn.Module, projection: nn.Module, token_id: int) -> None:
         super().__init__()
@@ -153,7 +169,11 @@ class HandoffDecoder(nn.Module):
 
     def get_base_model(self) -> nn.Module:
         """The transformer that activation checkpointing applies to."""
-        return self.decoder.get_base_model() if hasattr(self.decoder, "get_base_model") else self.decoder
+        return (
+            self.decoder.get_base_model()
+            if hasattr(self.decoder, "get_base_model")
+            else self.decoder
+        )
 
     def forward(
         self,
@@ -165,10 +185,15 @@ class HandoffDecoder(nn.Module):
     ):
         embeds = self.decoder.get_input_embeddings()(input_ids)
         embeds = inject(
-            inputs_embeds=embeds, input_ids=input_ids, token_id=self.token_id,
-            states=thinking_states, projection=self.projection,
+            inputs_embeds=embeds,
+            input_ids=input_ids,
+            token_id=self.token_id,
+            states=thinking_states,
+            projection=self.projection,
         )
-        return self.decoder(inputs_embeds=embeds, attention_mask=attention_mask, use_cache=use_cache)
+        return self.decoder(
+            inputs_embeds=embeds, attention_mask=attention_mask, use_cache=use_cache
+        )
 
 
 def trained_decoder(
@@ -177,7 +202,11 @@ def trained_decoder(
     """A trained decoder for inference: its LoRA merged into the base, its projection loaded
     from the weights saved beside the adapter (``projection.*``)."""
     projection = config.projection()
-    saved = {k.removeprefix("projection."): v for k, v in adapter.extra.items() if k.startswith("projection.")}
+    saved = {
+        k.removeprefix("projection."): v
+        for k, v in adapter.extra.items()
+        if k.startswith("projection.")
+    }
     projection.load_state_dict(saved)  # strict: a width mismatch or a missing weight fails here
     model = adapter.merged_into(decoder_base)
     return HandoffDecoder(decoder=model, projection=projection, token_id=config.token_id).eval()
@@ -203,22 +232,33 @@ def reconstruct(
     texts: list[str] = []
     for batch_index, start in enumerate(range(0, len(users), decoding.batch_size)):
         prompts = [
-            tokenizer(decoder_prompt(tokenizer=tokenizer, user=user), add_special_tokens=False).input_ids
+            tokenizer(
+                decoder_prompt(tokenizer=tokenizer, user=user), add_special_tokens=False
+            ).input_ids
             for user in users[start : start + decoding.batch_size]
         ]
         width = max(len(ids) for ids in prompts)
-        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in prompts], device=device)
-        attention_mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in prompts], device=device)
+        input_ids = torch.tensor(
+            [[pad] * (width - len(ids)) + ids for ids in prompts], device=device
+        )
+        attention_mask = torch.tensor(
+            [[0] * (width - len(ids)) + [1] * len(ids) for ids in prompts], device=device
+        )
         embeds = inject(
-            inputs_embeds=model.get_input_embeddings()(input_ids), input_ids=input_ids,
-            token_id=decoder.token_id, states=states[start : start + decoding.batch_size],
+            inputs_embeds=model.get_input_embeddings()(input_ids),
+            input_ids=input_ids,
+            token_id=decoder.token_id,
+            states=states[start : start + decoding.batch_size],
             projection=decoder.projection,
         )
         # With embeddings and no ids, generate returns the new tokens only.
         with seeded(decoding.seed + batch_index):
             output = model.generate(
-                inputs_embeds=embeds, attention_mask=attention_mask, **decoding.generate_kwargs(),
-                eos_token_id=tokenizer.eos_token_id, pad_token_id=pad,
+                inputs_embeds=embeds,
+                attention_mask=attention_mask,
+                **decoding.generate_kwargs(),
+                eos_token_id=tokenizer.eos_token_id,
+                pad_token_id=pad,
             )
         texts += [tokenizer.decode(until_end(ids, ends)).strip() for ids in output.tolist()]
     return texts

@@ -38,7 +38,9 @@ def encoder_lora_config(*, settings: LoraSettings, thinking_token_ids: Sequence[
     frozen), and the thinking tokens' rows of the input embedding and of the output head
     trained as deltas, so the encoder can read and emit tokens it has never seen."""
     if settings.modules_to_save:
-        raise ValueError("lora.modules_to_save is for the decoders: the encoder trains the thinking-token rows")
+        raise ValueError(
+            "lora.modules_to_save is for the decoders: the encoder trains the thinking-token rows"
+        )
     if not thinking_token_ids:
         raise ValueError("encoder_lora_config needs the thinking tokens' ids")
     rows = sorted(set(thinking_token_ids))
@@ -62,4 +64,3 @@ def decoder_lora_config(*, settings: LoraSettings) -> LoraConfig:
         modules_to_save=list(settings.modules_to_save) or None,
         task_type="CAUSAL_LM",
     )
-

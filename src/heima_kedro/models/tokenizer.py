@@ -43,7 +43,9 @@ CHAT_TEMPLATE = (
     "{% endfor %}{% endif %}"
     "{{ '<|eot_id|>' }}"
     "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
+    "{% if add_generation_prompt %}"
+    "{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}"
+    "{% endif %}"
 )
 
 
@@ -101,7 +103,9 @@ def train_tokenizer(*, texts: Iterable[str], config: TokenizerConfig) -> PreTrai
     )
 
 
-def thinking_token_ids(tokenizer: PreTrainedTokenizerBase, tokens: dict[str, str]) -> dict[str, int]:
+def thinking_token_ids(
+    tokenizer: PreTrainedTokenizerBase, tokens: dict[str, str]
+) -> dict[str, int]:
     """Each stage's thinking-token id; a tokenizer that lacks one would silently use unk."""
     ids = {stage: tokenizer.convert_tokens_to_ids(tokens[stage]) for stage in THINKING_STAGES}
     if any(i is None or i == tokenizer.unk_token_id for i in ids.values()):

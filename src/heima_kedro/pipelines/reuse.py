@@ -39,5 +39,12 @@ def over_namespaces(
 ) -> Pipeline:
     """One node reading ``<namespace>.<dataset>`` of every copy, in namespace order."""
     return Pipeline(
-        [Node(func=func, inputs=[f"{namespace}.{dataset}" for namespace in namespaces], outputs=outputs, name=name)]
+        [
+            Node(
+                func=func,
+                inputs=[f"{namespace}.{dataset}" for namespace in namespaces],
+                outputs=outputs,
+                name=name,
+            )
+        ]
     )

@@ -44,7 +44,14 @@ def fingerprint(*parts: Any, model: torch.nn.Module | None = None) -> str:
     """A digest of JSON-able ``parts`` and, cheaply, of a model: its PEFT configs, and its weights'
     names, shapes and up to 1,024 evenly spaced values per tensor (fast even for billions)."""
     if model is not None:
-        parts = (*parts, [m.peft_config for m in model.modules() if isinstance(getattr(m, "peft_config", None), dict)])
+        parts = (
+            *parts,
+            [
+                m.peft_config
+                for m in model.modules()
+                if isinstance(getattr(m, "peft_config", None), dict)
+            ],
+        )
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=_jsonable).encode())
     if model is not None:
         for name, tensor in model.state_dict().items():
@@ -56,7 +63,7 @@ def fingerprint(*parts: Any, model: torch.nn.Module | None = None) -> str:
 
 
 def _jsonable(value: Any) -> Any:
-    """Sets in sorted order (a set's own order changes from process to process); configs as dicts."""
+    """Sets sorted (a set's order changes from process to process), configs as dicts."""
     if isinstance(value, set | frozenset):
         return sorted(value, key=str)
     if hasattr(value, "to_dict"):
@@ -84,7 +91,9 @@ def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
 
 
-def save_checkpoint(*, config: CheckpointConfig, step: int, model: torch.nn.Module, state: dict) -> Path:
+def save_checkpoint(
+    *, config: CheckpointConfig, step: int, model: torch.nn.Module, state: dict
+) -> Path:
     """Write the checkpoint of ``step`` (after that many optimiser steps) and drop older ones."""
     config.directory.mkdir(parents=True, exist_ok=True)
     target = config.directory / f"step_{step:08d}"
@@ -104,7 +113,9 @@ def save_checkpoint(*, config: CheckpointConfig, step: int, model: torch.nn.Modu
     return target
 
 
-def load_latest_checkpoint(*, config: CheckpointConfig, model: torch.nn.Module) -> tuple[int, dict] | None:
+def load_latest_checkpoint(
+    *, config: CheckpointConfig, model: torch.nn.Module
+) -> tuple[int, dict] | None:
     """Load the newest matching checkpoint's weights into ``model``; return (step, state)."""
     for folder in sorted(config.directory.glob("step_*"), reverse=True):
         meta = json.loads((folder / _META).read_text())

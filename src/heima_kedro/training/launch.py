@@ -36,7 +36,9 @@ class LaunchConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.num_processes, int) or self.num_processes < 1:
-            raise ValueError(f"launch.num_processes must be an integer >= 1, got {self.num_processes!r}")
+            raise ValueError(
+                f"launch.num_processes must be an integer >= 1, got {self.num_processes!r}"
+            )
         if self.config_file and not Path(self.config_file).is_file():
             raise ValueError(f"launch.config_file not found: '{self.config_file}'")
 
@@ -59,8 +61,15 @@ def run_folder(config: LaunchConfig) -> Iterator[Path]:
 
 
 def launch_command(*, run_dir: Path, config: LaunchConfig) -> list[str]:
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(config.num_processes),
-               "--main_process_port", str(_free_port())]
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--num_processes",
+        str(config.num_processes),
+        "--main_process_port",
+        str(_free_port()),
+    ]
     if config.config_file:
         command += ["--config_file", config.config_file]
     elif config.num_processes > 1:
@@ -76,7 +85,9 @@ def run_ranks(*, run_dir: Path, config: LaunchConfig) -> None:
     logger.info("Launching %d processes: %s", config.num_processes, " ".join(command))
     completed = subprocess.run(command, env={**os.environ, "PYTHONUNBUFFERED": "1"}, check=False)
     if completed.returncode != 0:
-        raise RuntimeError(f"accelerate launch failed with exit code {completed.returncode}; see the log above")
+        raise RuntimeError(
+            f"accelerate launch failed with exit code {completed.returncode}; see the log above"
+        )
 
 
 def _free_port() -> int:

@@ -52,7 +52,7 @@ class TrainConfig:
     log_every: int = 10
     eval_every: int = 0
     #: With N > 0, every N batches' worth of shuffled samples is sorted by length, so a batch pads
-    #: less (Hugging Face's ``group_by_length`` uses N = 50) but mixes less; 0 keeps plain shuffling.
+    #: less (Hugging Face's ``group_by_length`` uses N = 50) but mixes less; 0: plain shuffling.
     length_group_batches: int = 0
     activation_checkpointing: bool = True  # on CUDA only: trades compute for memory at 11B
 
@@ -96,7 +96,10 @@ class TrainResult:
 
     def history(self) -> dict:
         """The part a checkpoint carries (evaluations are re-run, not restored)."""
-        return {key: getattr(self, key) for key in ("losses", "lrs", "steps", "tokens", "target_tokens", "seconds")}
+        return {
+            key: getattr(self, key)
+            for key in ("losses", "lrs", "steps", "tokens", "target_tokens", "seconds")
+        }
 
 
 def cosine_lr(
@@ -134,7 +137,9 @@ class _EpochShuffle(torch.utils.data.Sampler[int]):
     With ``lengths``, each run of ``group`` shuffled samples is sorted by length, longest first,
     so neighbouring samples (one batch) pad to similar lengths."""
 
-    def __init__(self, size: int, seed: int, *, lengths: Sequence[int] | None = None, group: int = 1) -> None:
+    def __init__(
+        self, size: int, seed: int, *, lengths: Sequence[int] | None = None, group: int = 1
+    ) -> None:
         self.size, self.seed, self.epoch = size, seed, 0
         self.lengths, self.group = lengths, group
 
@@ -227,8 +232,14 @@ def train(
     The loop's random streams are seeded with ``config.seed`` and leave the caller's untouched.
     """
     with seeded(config.seed):
-        return _train(model=model, samples=samples, collate_fn=collate_fn, config=config, evaluate=evaluate,
-                      checkpoint=checkpoint)
+        return _train(
+            model=model,
+            samples=samples,
+            collate_fn=collate_fn,
+            config=config,
+            evaluate=evaluate,
+            checkpoint=checkpoint,
+        )
 
 
 def _train(
@@ -245,29 +256,48 @@ def _train(
         _enable_activation_checkpointing(model)
     lengths = None
     if config.length_group_batches:
-        lengths = samples.lengths() if hasattr(samples, "lengths") else [len(s["input_ids"]) for s in samples]
+        lengths = (
+            samples.lengths()
+            if hasattr(samples, "lengths")
+            else [len(s["input_ids"]) for s in samples]
+        )
     sampler = _EpochShuffle(
-        len(samples), config.seed, lengths=lengths, group=config.length_group_batches * config.batch_size
+        len(samples),
+        config.seed,
+        lengths=lengths,
+        group=config.length_group_batches * config.batch_size,
     )
-    loader = DataLoader(samples, batch_size=config.batch_size, sampler=sampler, collate_fn=collate_fn)
+    loader = DataLoader(
+        samples, batch_size=config.batch_size, sampler=sampler, collate_fn=collate_fn
+    )
     optimizer = torch.optim.AdamW(
         _param_groups(model, config.weight_decay), lr=config.lr, betas=config.betas, fused=False
     )
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     total_steps = config.max_steps or config.epochs * math.ceil(len(loader) / config.grad_accum)
     result, start = TrainResult(), 0
-    resumed = checkpoint and load_latest_checkpoint(config=checkpoint, model=accelerator.unwrap_model(model))
+    resumed = checkpoint and load_latest_checkpoint(
+        config=checkpoint, model=accelerator.unwrap_model(model)
+    )
     if resumed:
         start, state = resumed
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
         result = TrainResult(**state["result"])
-        logger.info("Resuming from the checkpoint of step %d/%d in %s", start, total_steps, checkpoint.directory)
+        logger.info(
+            "Resuming from the checkpoint of step %d/%d in %s",
+            start,
+            total_steps,
+            checkpoint.directory,
+        )
     batches = _batches(loader, sampler, accelerator, skip=start * config.grad_accum)
     pending = _PendingLog()
     model.train()
     progress = tqdm(
-        range(start, total_steps), desc="train", initial=start, total=total_steps,
+        range(start, total_steps),
+        desc="train",
+        initial=start,
+        total=total_steps,
         disable=not accelerator.is_local_main_process,
     )
     for step in progress:
@@ -294,7 +324,9 @@ def _train(
         n_targets = sum((b["labels"][:, 1:] != IGNORE_INDEX).sum() for b in micro_batches)
         per_process = n_targets.float()
         if accelerator.num_processes > 1:  # gradients are averaged over processes
-            per_process = accelerator.reduce(per_process, reduction="sum") / accelerator.num_processes
+            per_process = (
+                accelerator.reduce(per_process, reduction="sum") / accelerator.num_processes
+            )
         step_loss = torch.zeros((), device=accelerator.device)
         tokens = torch.zeros((), dtype=torch.long, device=accelerator.device)
         for index, batch in enumerate(micro_batches):
@@ -302,7 +334,10 @@ def _train(
             # `accumulate` would also divide the loss by the micro-step count, and this loss is
             # already normalised by the step's target tokens.)
             last = index == len(micro_batches) - 1
-            with contextlib.nullcontext() if last else accelerator.no_sync(model), accelerator.autocast():
+            with (
+                contextlib.nullcontext() if last else accelerator.no_sync(model),
+                accelerator.autocast(),
+            ):
                 loss = _summed_loss(model, batch) / per_process.clamp(min=1)
                 accelerator.backward(loss)
             step_loss += loss.detach()
@@ -324,16 +359,23 @@ def _train(
         if step % config.log_every == 0 or step == total_steps - 1:
             pending.flush_into(result)
             progress.set_postfix(loss=f"{result.losses[-1]:.3f}", lr=f"{lr:.2e}")
-            logger.info("step %d/%d loss %.4f lr %.2e", step + 1, total_steps, result.losses[-1], lr)
+            logger.info(
+                "step %d/%d loss %.4f lr %.2e", step + 1, total_steps, result.losses[-1], lr
+            )
 
         # checkpoint (the main process writes; every process waits for it)
         if checkpoint and ((step + 1) % checkpoint.every == 0 or step + 1 == total_steps):
             pending.flush_into(result)
             if accelerator.is_main_process:
                 save_checkpoint(
-                    config=checkpoint, step=step + 1, model=accelerator.unwrap_model(model),
-                    state={"optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
-                           "result": result.history()},
+                    config=checkpoint,
+                    step=step + 1,
+                    model=accelerator.unwrap_model(model),
+                    state={
+                        "optimizer": optimizer.state_dict(),
+                        "torch_rng": torch.get_rng_state(),
+                        "result": result.history(),
+                    },
                 )
             accelerator.wait_for_everyone()
 

@@ -35,19 +35,26 @@ def run_rank(run_dir: Path) -> None:
     trainable = TRAINABLES[spec["kind"]].read(run_dir / spec["kind"], pairs=pairs)
     checkpoints = Path(spec["checkpoints"]) if spec["checkpoints"] else None
     result = train_here(
-        trainable=trainable, pairs=pairs, stage=StageConfig.from_params(spec["stage"]), checkpoints=checkpoints
+        trainable=trainable,
+        pairs=pairs,
+        stage=StageConfig.from_params(spec["stage"]),
+        checkpoints=checkpoints,
     )
     if state.is_main_process:
         save_file(trainable_state(trainable.model), run_dir / TRAINED_FILE)
         fields = asdict(result)
         fields.pop("evaluations")
-        (run_dir / RESULT_FILE).write_text(json.dumps({**fields, "num_processes": state.num_processes}))
+        (run_dir / RESULT_FILE).write_text(
+            json.dumps({**fields, "num_processes": state.num_processes})
+        )
     state.wait_for_everyone()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run-dir", type=Path, required=True, help="the run folder train_stage wrote")
+    parser.add_argument(
+        "--run-dir", type=Path, required=True, help="the run folder train_stage wrote"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     run_rank(args.run_dir)

@@ -37,7 +37,9 @@ class EncoderSamples(Dataset):
         max_length: int,
     ) -> None:
         if target not in pairs.columns:
-            raise KeyError(f"target column '{target}' is not in the pairs (columns: {list(pairs.columns)})")
+            raise KeyError(
+                f"target column '{target}' is not in the pairs (columns: {list(pairs.columns)})"
+            )
         require_images(pairs=pairs, images=images)
         self._rows = list(pairs[["image", "question", target]].itertuples(index=False, name=None))
         self._images = images
@@ -50,7 +52,12 @@ class EncoderSamples(Dataset):
     def lengths(self) -> list[int]:
         """Each sample's token count, from the text alone (no image is decoded)."""
         return [
-            encoder_sample_length(processor=self._processor, question=question, answer=answer, max_length=self._max_length)
+            encoder_sample_length(
+                processor=self._processor,
+                question=question,
+                answer=answer,
+                max_length=self._max_length,
+            )
             for _, question, answer in self._rows
         ]
 
@@ -81,16 +88,23 @@ class HandoffSamples(Dataset):
         if stage not in THINKING_STAGES:
             raise ValueError(f"stage must be one of {THINKING_STAGES}, got '{stage}'")
         if len(states) != len(pairs):
-            raise ValueError(f"{len(states)} thinking states for {len(pairs)} pairs: are they from these pairs?")
+            raise ValueError(
+                f"{len(states)} thinking states for {len(pairs)} pairs: are they from these pairs?"
+            )
         counts = [len(sample) for sample in states]
         expected = pairs[f"k_{stage}"].astype(int).tolist()
-        wrong = [row for row, (got, want) in enumerate(zip(counts, expected, strict=True)) if got != want]
+        wrong = [
+            row for row, (got, want) in enumerate(zip(counts, expected, strict=True)) if got != want
+        ]
         if wrong:
             raise ValueError(
-                f"{len(wrong)} pairs have thinking states that do not match k_{stage}, e.g. row {wrong[0]}: "
-                f"{counts[wrong[0]]} states for k={expected[wrong[0]]} (was the encoder input truncated?)"
+                f"{len(wrong)} pairs have thinking states that do not match k_{stage}, "
+                f"e.g. row {wrong[0]}: {counts[wrong[0]]} states for k={expected[wrong[0]]} "
+                "(was the encoder input truncated?)"
             )
-        self._rows = list(zip(pairs[f"decoder_{stage}_user"], pairs[f"decoder_{stage}_assistant"], strict=True))
+        self._rows = list(
+            zip(pairs[f"decoder_{stage}_user"], pairs[f"decoder_{stage}_assistant"], strict=True)
+        )
         self._states = states
         self._tokenizer = tokenizer
         self._max_length = max_length

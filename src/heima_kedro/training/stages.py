@@ -27,7 +27,12 @@ from heima_kedro.training.loop import TrainConfig, TrainResult, train
 logger = logging.getLogger(__name__)
 
 #: What a launched stage's run folder holds, besides the trainable's own folder.
-STAGE_FILE, PAIRS_FILE, TRAINED_FILE, RESULT_FILE = "stage.json", "pairs.parquet", "trained.safetensors", "result.json"
+STAGE_FILE, PAIRS_FILE, TRAINED_FILE, RESULT_FILE = (
+    "stage.json",
+    "pairs.parquet",
+    "trained.safetensors",
+    "result.json",
+)
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,11 @@ class StageConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.target, str) or not self.target:
             raise ValueError(f"target must name what the stage trains on, got {self.target!r}")
-        if isinstance(self.max_length, bool) or not isinstance(self.max_length, int) or self.max_length < 1:
+        if (
+            isinstance(self.max_length, bool)
+            or not isinstance(self.max_length, int)
+            or self.max_length < 1
+        ):
             raise ValueError(f"max_length must be an integer >= 1, got {self.max_length!r}")
 
     @classmethod
@@ -102,7 +111,11 @@ class Trainable(Protocol):
 
 
 def train_stage(
-    *, trainable: Trainable, pairs: pd.DataFrame, stage: StageConfig, checkpoints: Path | None = None
+    *,
+    trainable: Trainable,
+    pairs: pd.DataFrame,
+    stage: StageConfig,
+    checkpoints: Path | None = None,
 ) -> TrainResult:
     """Train ``trainable.model`` in place on the ``pairs``, in this process or, when
     ``stage.launch`` asks for it, on its launched processes (the trained weights come back
@@ -112,17 +125,24 @@ def train_stage(
     with run_folder(stage.launch) as run_dir:
         trainable.write(run_dir / trainable.kind)
         pairs.to_parquet(run_dir / PAIRS_FILE)
-        spec = {"kind": trainable.kind, "stage": stage.to_params(),
-                "checkpoints": str(checkpoints) if checkpoints else None}
+        spec = {
+            "kind": trainable.kind,
+            "stage": stage.to_params(),
+            "checkpoints": str(checkpoints) if checkpoints else None,
+        }
         (run_dir / STAGE_FILE).write_text(json.dumps(spec))
         run_ranks(run_dir=run_dir, config=stage.launch)
         trained = load_file(run_dir / TRAINED_FILE)
-        missing = {n for n, p in trainable.model.named_parameters() if p.requires_grad} - set(trained)
+        missing = {n for n, p in trainable.model.named_parameters() if p.requires_grad} - set(
+            trained
+        )
         if missing:
             raise RuntimeError(f"the launched run did not return {sorted(missing)[:3]}")
         trainable.model.load_state_dict(trained, strict=False)
         result = json.loads((run_dir / RESULT_FILE).read_text())
-    logger.info("Launched %s stage finished on %d processes", trainable.kind, result.pop("num_processes"))
+    logger.info(
+        "Launched %s stage finished on %d processes", trainable.kind, result.pop("num_processes")
+    )
     return TrainResult(**result)
 
 
@@ -135,12 +155,19 @@ def train_here(
         samples=trainable.samples(pairs, target=stage.target, max_length=stage.max_length),
         collate_fn=trainable.collate(),
         config=stage.train,
-        checkpoint=_checkpoint(trainable=trainable, pairs=pairs, stage=stage, checkpoints=checkpoints),
+        checkpoint=_checkpoint(
+            trainable=trainable, pairs=pairs, stage=stage, checkpoints=checkpoints
+        ),
     )
     logger.info(
         "%s stage on %s: %d steps, %.0f s of training, %.0f tokens/s, loss %.3f → %.3f",
-        trainable.kind, stage.target, result.steps, result.seconds, result.tokens_per_second,
-        result.losses[0], result.losses[-1],
+        trainable.kind,
+        stage.target,
+        result.steps,
+        result.seconds,
+        result.tokens_per_second,
+        result.losses[0],
+        result.losses[-1],
     )
     return result
 
@@ -151,7 +178,11 @@ def _checkpoint(
     """Resume only a run of the same stage settings, data and starting weights."""
     if stage.checkpoint is None or checkpoints is None:
         return None
-    settings = {"target": stage.target, "max_length": stage.max_length, "train": asdict(stage.train)}
+    settings = {
+        "target": stage.target,
+        "max_length": stage.max_length,
+        "train": asdict(stage.train),
+    }
     return CheckpointConfig(
         directory=Path(checkpoints),
         every=stage.checkpoint.every,

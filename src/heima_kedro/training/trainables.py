@@ -50,7 +50,11 @@ class EncoderTrainable:
 
     def samples(self, pairs: pd.DataFrame, *, target: str, max_length: int) -> EncoderSamples:
         return EncoderSamples(
-            pairs=pairs, images=self.images, processor=self.processor, target=target, max_length=max_length
+            pairs=pairs,
+            images=self.images,
+            processor=self.processor,
+            target=target,
+            max_length=max_length,
         )
 
     def collate(self) -> Callable[[list], dict]:
@@ -89,7 +93,11 @@ class DecoderTrainable:
 
     def samples(self, pairs: pd.DataFrame, *, target: str, max_length: int) -> HandoffSamples:
         return HandoffSamples(
-            pairs=pairs, stage=target, states=self.states, tokenizer=self.tokenizer, max_length=max_length
+            pairs=pairs,
+            stage=target,
+            states=self.states,
+            tokenizer=self.tokenizer,
+            max_length=max_length,
         )
 
     def collate(self) -> Callable[[list], dict]:
@@ -109,8 +117,10 @@ class DecoderTrainable:
         (folder / "handoff.json").write_text(json.dumps(handoff))
         self.tokenizer.save_pretrained(folder / "tokenizer")
         save_file(
-            {"states": torch.cat(list(self.states)).contiguous(),
-             "counts": torch.tensor([len(sample) for sample in self.states])},
+            {
+                "states": torch.cat(list(self.states)).contiguous(),
+                "counts": torch.tensor([len(sample) for sample in self.states]),
+            },
             folder / "states.safetensors",
         )
 
@@ -119,7 +129,8 @@ class DecoderTrainable:
         decoder = _read_model(folder, LlamaForCausalLM)
         handoff = json.loads((folder / "handoff.json").read_text())
         config = HandoffConfig(
-            encoder_width=handoff["encoder_width"], decoder_width=decoder.get_base_model().config.hidden_size,
+            encoder_width=handoff["encoder_width"],
+            decoder_width=decoder.get_base_model().config.hidden_size,
             token_id=handoff["token_id"],
         )
         projection = config.projection()
@@ -147,7 +158,10 @@ def _write_model(model: nn.Module, folder: Path) -> None:
         if is_peft:
             # Saving a base that carries LoRA layers would rename its weights; the pipelines
             # always load the base from a folder, so this only guards direct callers.
-            raise ValueError("a launched LoRA stage needs a base model loaded with from_pretrained (name_or_path)")
+            raise ValueError(
+                "a launched LoRA stage needs a base model loaded with from_pretrained "
+                "(name_or_path)"
+            )
         base.save_pretrained(folder / "base")
         source = folder / "base"
     (folder / _BASE).write_text(json.dumps({"base": str(source)}))
@@ -156,7 +170,9 @@ def _write_model(model: nn.Module, folder: Path) -> None:
 
 
 def _read_model(folder: Path, model_class: type) -> nn.Module:
-    base = model_class.from_pretrained(json.loads((folder / _BASE).read_text())["base"], use_safetensors=True)
+    base = model_class.from_pretrained(
+        json.loads((folder / _BASE).read_text())["base"], use_safetensors=True
+    )
     if (folder / _ADAPTER).is_dir():
         return PeftModel.from_pretrained(base, folder / _ADAPTER, is_trainable=True)
     return base

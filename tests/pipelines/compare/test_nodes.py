@@ -20,20 +20,28 @@ PARAMS = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_compare.yml").read
 
 
 def _runs() -> pd.DataFrame:
-    """What ``mlflow.search_runs`` returns: three study runs (oldest first) and one without data_prep."""
-    return pd.DataFrame({
-        "run_id": ["a", "b", "c", "d"],
-        "start_time": pd.to_datetime(["2026-01-01 10:00", "2026-01-01 11:00", "2026-01-01 12:00", "2026-01-01 13:00"]),
-        "tags.mlflow.runName": ["study [local] ratio=0.05", "study [local] k=4 fixed", "study [local] k=1 fixed",
-                                "cot_baseline [local]"],
-        "tags.env": ["local"] * 4,
-        "params.data_prep.thinking.mode": ["ratio", "fixed", "fixed", None],
-        "params.data_prep.thinking.fixed": ["1", "4", "1", None],
-        "params.data_prep.thinking.ratio": ["0.05", "0.1", "0.1", None],
-        "metrics.stage_0.loss": [1.5, 1.4, 1.3, 1.2],
-        "metrics.stage_0.lr": [0.0, 0.0, 0.0, 0.0],
-        "metrics.token_count.compression_ratio": [0.2, 0.1, 0.05, np.nan],
-    })
+    """What ``mlflow.search_runs`` returns: three study runs (oldest first), one without setting."""
+    return pd.DataFrame(
+        {
+            "run_id": ["a", "b", "c", "d"],
+            "start_time": pd.to_datetime(
+                ["2026-01-01 10:00", "2026-01-01 11:00", "2026-01-01 12:00", "2026-01-01 13:00"]
+            ),
+            "tags.mlflow.runName": [
+                "study [local] ratio=0.05",
+                "study [local] k=4 fixed",
+                "study [local] k=1 fixed",
+                "cot_baseline [local]",
+            ],
+            "tags.env": ["local"] * 4,
+            "params.data_prep.thinking.mode": ["ratio", "fixed", "fixed", None],
+            "params.data_prep.thinking.fixed": ["1", "4", "1", None],
+            "params.data_prep.thinking.ratio": ["0.05", "0.1", "0.1", None],
+            "metrics.stage_0.loss": [1.5, 1.4, 1.3, 1.2],
+            "metrics.stage_0.lr": [0.0, 0.0, 0.0, 0.0],
+            "metrics.token_count.compression_ratio": [0.2, 0.1, 0.05, np.nan],
+        }
+    )
 
 
 def test_table_has_one_row_per_run_ordered_by_setting_with_the_chosen_metrics():
@@ -49,7 +57,11 @@ def test_table_has_one_row_per_run_ordered_by_setting_with_the_chosen_metrics():
 def test_missing_metrics_are_named_in_the_markdown_and_the_plot_still_draws():
     table = compare_runs_node(_runs(), PARAMS)
     assert missing_metric_patterns(table, PARAMS) == [
-        "*accuracy*", "reconstruction_eval.*", "reconstruction_eval.rouge_l.*", "reconstruction_eval.shuffled.rouge_l.*"]
+        "*accuracy*",
+        "reconstruction_eval.*",
+        "reconstruction_eval.rouge_l.*",
+        "reconstruction_eval.shuffled.rouge_l.*",
+    ]
     markdown = comparison_markdown_node(table, PARAMS)
     assert markdown.count("\n| ") == 1 + len(table)  # header and one line per run
     assert "No run logged a metric matching: `*accuracy*`, `reconstruction_eval.*`, " in markdown
@@ -64,11 +76,27 @@ def test_no_runs_is_a_clear_error():
 
 def test_sweep_runs_each_setting_then_compares_only_its_own_runs():
     settings = sweep_settings(fixed=[1, 2, 4], ratios=[0.05])
-    assert [setting.label for setting in settings] == ["k=1 fixed", "k=2 fixed", "k=4 fixed", "ratio=0.05"]
-    commands = sweep_commands(settings, started_ms=123, extra_params="cot_baseline.train.max_steps=5", env="base")
+    assert [setting.label for setting in settings] == [
+        "k=1 fixed",
+        "k=2 fixed",
+        "k=4 fixed",
+        "ratio=0.05",
+    ]
+    commands = sweep_commands(
+        settings, started_ms=123, extra_params="cot_baseline.train.max_steps=5", env="base"
+    )
     assert len(commands) == 5
-    assert commands[1][-4:] == ["--env", "base", "--params",
-                                "data_prep.thinking.mode=fixed,data_prep.thinking.fixed=2,data_prep.thinking.ratio=0.1,"
-                                "cot_baseline.train.max_steps=5"]
-    assert commands[-1][-5:] == ["base", "--pipelines", "compare", "--params",
-                                 "compare_runs_filter=attributes.start_time >= 123"]
+    assert commands[1][-4:] == [
+        "--env",
+        "base",
+        "--params",
+        "data_prep.thinking.mode=fixed,data_prep.thinking.fixed=2,data_prep.thinking.ratio=0.1,"
+        "cot_baseline.train.max_steps=5",
+    ]
+    assert commands[-1][-5:] == [
+        "base",
+        "--pipelines",
+        "compare",
+        "--params",
+        "compare_runs_filter=attributes.start_time >= 123",
+    ]

@@ -22,9 +22,13 @@ KEDRO = str(Path(sys.executable).parent / "kedro")
 TINY = {
     "synthetic_data": {"n_records": 30},
     "model_factory": factory_params(),
-    "cot_baseline": {"stage_0": {"train": {"max_steps": 120, "batch_size": 4, "warmup_steps": 2},
-                                 "checkpoint": {"every": 10}},
-                     "evaluation": {"limit": 2, "decoding": {"max_new_tokens": 4}}},
+    "cot_baseline": {
+        "stage_0": {
+            "train": {"max_steps": 120, "batch_size": 4, "warmup_steps": 2},
+            "checkpoint": {"every": 10},
+        },
+        "evaluation": {"limit": 2, "decoding": {"max_new_tokens": 4}},
+    },
 }
 
 
@@ -39,17 +43,28 @@ def _kedro(project: Path, pipelines: str, **kwargs) -> subprocess.Popen:
     a pipe, which a long run could fill and block on)."""
     env = {**os.environ, "COLUMNS": "400"}  # one log record per line
     with (project / "kedro.log").open("a") as log:
-        return subprocess.Popen([KEDRO, "run", "--pipelines", pipelines], cwd=project, env=env,
-                                stdout=log, stderr=subprocess.STDOUT, **kwargs)
+        return subprocess.Popen(
+            [KEDRO, "run", "--pipelines", pipelines],
+            cwd=project,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            **kwargs,
+        )
 
 
 def _cot_weights(project: Path) -> dict:
-    return load_file(latest(project / "data/06_models/cot_model") / "cot_model" / "model.safetensors")
+    return load_file(
+        latest(project / "data/06_models/cot_model") / "cot_model" / "model.safetensors"
+    )
 
 
 def test_killed_stage_0_resumes_to_the_uninterrupted_result(tmp_path):
     source = Path(__file__).resolve().parents[3]
-    reference, killed = _project(tmp_path / "reference", source), _project(tmp_path / "killed", source)
+    reference, killed = (
+        _project(tmp_path / "reference", source),
+        _project(tmp_path / "killed", source),
+    )
     for project in (reference, killed):
         assert _kedro(project, "synthetic_data,data_prep").wait(timeout=300) == 0
 
@@ -58,7 +73,11 @@ def test_killed_stage_0_resumes_to_the_uninterrupted_result(tmp_path):
     process = _kedro(killed, "cot_baseline", start_new_session=True)
     checkpoints = killed / "data/06_models/checkpoints/stage_0"
     deadline = time.monotonic() + 300
-    while not list(checkpoints.glob("step_*")) and time.monotonic() < deadline and process.poll() is None:
+    while (
+        not list(checkpoints.glob("step_*"))
+        and time.monotonic() < deadline
+        and process.poll() is None
+    ):
         time.sleep(0.05)
     assert process.poll() is None, "training ended before it could be killed"
     os.killpg(process.pid, signal.SIGKILL)

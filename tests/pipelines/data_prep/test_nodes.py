@@ -33,10 +33,16 @@ def _run_nodes(raw: str, params: dict):
 
 
 def test_report_accounts_for_every_pair(llava_cot_dir, params):
-    prepared, train, test, report, dropped = _run_nodes((llava_cot_dir / "train.jsonl").read_text(), params)
+    prepared, train, test, report, dropped = _run_nodes(
+        (llava_cot_dir / "train.jsonl").read_text(), params
+    )
     assert report["dropped"] == EXPECTED_DROPS
     assert report["pairs_kept"] == len(prepared) == EXPECTED_KEPT
-    assert report["pairs_total"] == EXPECTED_KEPT + sum(EXPECTED_DROPS.values()) == len(prepared) + len(dropped)
+    assert (
+        report["pairs_total"]
+        == EXPECTED_KEPT + sum(EXPECTED_DROPS.values())
+        == len(prepared) + len(dropped)
+    )
     assert report["train_pairs"] + report["test_pairs"] == EXPECTED_KEPT
     assert set(dropped["reason"]) <= set(DROP_REASONS)
     assert report["records_read"] == 14
@@ -48,27 +54,50 @@ def test_targets_compress_progressively_and_decoder_samples_carry_the_tokens(lla
     prepared, *_ = _run_nodes((llava_cot_dir / "train.jsonl").read_text(), params)
     row = prepared.iloc[0]
     assert row["question"].startswith("<image>")
-    assert "<THINKING_OF_SUMMARY>" in row["compress_summary"] and row["caption"] in row["compress_summary"]
-    assert row["caption"] not in row["compress_summary_caption"] and row["reasoning"] in row["compress_summary_caption"]
+    assert (
+        "<THINKING_OF_SUMMARY>" in row["compress_summary"]
+        and row["caption"] in row["compress_summary"]
+    )
+    assert (
+        row["caption"] not in row["compress_summary_caption"]
+        and row["reasoning"] in row["compress_summary_caption"]
+    )
     assert row["compress_all"] == (
-        "<SUMMARY> <THINKING_OF_SUMMARY> </SUMMARY>\n\n<CAPTION> <THINKING_OF_CAPTION> </CAPTION>\n\n"
+        "<SUMMARY> <THINKING_OF_SUMMARY> </SUMMARY>\n\n"
+        "<CAPTION> <THINKING_OF_CAPTION> </CAPTION>\n\n"
         "<REASONING> <THINKING_OF_REASONING> </REASONING>\n\n<CONCLUSION> Circle. </CONCLUSION>"
     )
-    for stage, token in (("summary", "<THINKING_OF_SUMMARY>"), ("caption", "<THINKING_OF_CAPTION>"),
-                         ("reasoning", "<THINKING_OF_REASONING>")):
+    for stage, token in (
+        ("summary", "<THINKING_OF_SUMMARY>"),
+        ("caption", "<THINKING_OF_CAPTION>"),
+        ("reasoning", "<THINKING_OF_REASONING>"),
+    ):
         user, assistant = row[f"decoder_{stage}_user"], row[f"decoder_{stage}_assistant"]
         assert user.count(token) == 1 and "<image>" not in user
         assert assistant.endswith(row[stage])
-        assert all(other not in user for other in ("<THINKING_OF_SUMMARY>", "<THINKING_OF_CAPTION>",
-                                                      "<THINKING_OF_REASONING>") if other != token)
+        assert all(
+            other not in user
+            for other in (
+                "<THINKING_OF_SUMMARY>",
+                "<THINKING_OF_CAPTION>",
+                "<THINKING_OF_REASONING>",
+            )
+            if other != token
+        )
 
 
 def test_ratio_mode_scales_the_number_of_thinking_tokens(tmp_path, params):
     (tmp_path / "img.png").write_bytes(b"")  # decodes badly but `exists` does not look inside
     caption, reasoning = " ".join(["word"] * 40), " ".join(["thing"] * 44)
-    raw = json.dumps(record("a", "img.png", ("Q?", cot_answer("one two three four", caption, reasoning, "Yes."))))
-    params = {**params, "image_root": str(tmp_path), "image_check": "exists",
-              "thinking": {**params["thinking"], "mode": "ratio", "ratio": 0.1}}
+    raw = json.dumps(
+        record("a", "img.png", ("Q?", cot_answer("one two three four", caption, reasoning, "Yes.")))
+    )
+    params = {
+        **params,
+        "image_root": str(tmp_path),
+        "image_check": "exists",
+        "thinking": {**params["thinking"], "mode": "ratio", "ratio": 0.1},
+    }
     prepared, *_ = _run_nodes(raw, params)
     row = prepared.iloc[0]
     assert (row["k_summary"], row["k_caption"], row["k_reasoning"]) == (1, 4, 4)

@@ -23,7 +23,9 @@ def _versions(folder: Path) -> list[Path]:
     return sorted(path for path in folder.iterdir() if path.is_dir())
 
 
-def test_llava_cot_env_prepares_a_hand_made_file_and_keeps_every_version(project_copy, llava_cot_dir):
+def test_llava_cot_env_prepares_a_hand_made_file_and_keeps_every_version(
+    project_copy, llava_cot_dir
+):
     shutil.copytree(llava_cot_dir, project_copy / "data/01_raw/llava_cot")
     _run(project_copy, env="llava_cot", pipeline="data_prep")
     _run(project_copy, env="llava_cot", pipeline="data_prep")
@@ -35,10 +37,15 @@ def test_llava_cot_env_prepares_a_hand_made_file_and_keeps_every_version(project
 
     (train_version,) = _versions(project_copy / "data/05_model_input/train_pairs.parquet")[-1:]
     train = pd.read_parquet(train_version / "train_pairs.parquet")
-    test = pd.read_parquet(_versions(project_copy / "data/05_model_input/test_pairs.parquet")[-1] / "test_pairs.parquet")
+    test = pd.read_parquet(
+        _versions(project_copy / "data/05_model_input/test_pairs.parquet")[-1]
+        / "test_pairs.parquet"
+    )
     assert len(train) + len(test) == EXPECTED_KEPT
     assert set(train["id"]).isdisjoint(test["id"])
-    dropped = pd.read_csv(_versions(project_copy / "data/08_reporting/dropped_pairs.csv")[-1] / "dropped_pairs.csv")
+    dropped = pd.read_csv(
+        _versions(project_copy / "data/08_reporting/dropped_pairs.csv")[-1] / "dropped_pairs.csv"
+    )
     assert dropped["reason"].value_counts().to_dict() == EXPECTED_DROPS
 
 
@@ -46,9 +53,9 @@ def test_embedded_default_prepares_shapes_cot_without_a_drop(project_copy):
     _run(project_copy, env="base", pipeline=["synthetic_data", "data_prep"])
     (version,) = _versions(project_copy / "data/08_reporting/data_quality_report.json")
     report = json.loads((version / "data_quality_report.json").read_text())
-    records = yaml.safe_load((project_copy / "conf/base/parameters_synthetic_data.yml").read_text())[
-        "synthetic_data"
-    ]["n_records"]
+    records = yaml.safe_load(
+        (project_copy / "conf/base/parameters_synthetic_data.yml").read_text()
+    )["synthetic_data"]["n_records"]
     assert report["pairs_kept"] == report["pairs_total"] >= 1.6 * records
     assert sum(report["dropped"].values()) == 0
     assert report["test_ids"] == records // 10 and report["train_ids"] == records - records // 10

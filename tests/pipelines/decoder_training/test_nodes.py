@@ -15,8 +15,12 @@ from tiny import DECODER
 
 TOKENS = ThinkingConfig().tokens
 ENCODER_WIDTH = 24
-TEXTS = ("The red circle is large.", "Two squares sit on the left.", "A blue triangle is small.",
-         "The green square is in the top right.")
+TEXTS = (
+    "The red circle is large.",
+    "Two squares sit on the left.",
+    "A blue triangle is small.",
+    "The green square is in the top right.",
+)
 
 
 @pytest.fixture(scope="module")
@@ -25,14 +29,28 @@ def inputs():
     rows, states = [], []
     for index in range(8):
         k = 1 + index % 2
-        user, assistant = decoder_chat(stage="caption", question="What is in the image?", thinking=TOKENS["caption"] * k,
-                                       stage_text=TEXTS[index % 4], question_template=index, answer_template=index)
-        rows.append({"pair_id": f"p{index}", "k_caption": k, "decoder_caption_user": user,
-                     "decoder_caption_assistant": assistant})
+        user, assistant = decoder_chat(
+            stage="caption",
+            question="What is in the image?",
+            thinking=TOKENS["caption"] * k,
+            stage_text=TEXTS[index % 4],
+            question_template=index,
+            answer_template=index,
+        )
+        rows.append(
+            {
+                "pair_id": f"p{index}",
+                "k_caption": k,
+                "decoder_caption_user": user,
+                "decoder_caption_assistant": assistant,
+            }
+        )
         states.append(torch.randn(k, ENCODER_WIDTH, generator=torch.Generator().manual_seed(index)))
     pairs = pd.DataFrame(rows)
-    tokenizer = train_tokenizer(texts=[*pairs["decoder_caption_user"], *pairs["decoder_caption_assistant"]],
-                                config=TokenizerConfig(vocab_size=400))
+    tokenizer = train_tokenizer(
+        texts=[*pairs["decoder_caption_user"], *pairs["decoder_caption_assistant"]],
+        config=TokenizerConfig(vocab_size=400),
+    )
     return pairs, {"caption": states}, tokenizer
 
 
@@ -40,10 +58,22 @@ def _run(inputs, tmp_path, *, steps: int, pairs: pd.DataFrame | None = None):
     own_pairs, states, tokenizer = inputs
     pairs = own_pairs if pairs is None else pairs
     decoder_base = build_tiny_decoder(config=DECODER, tokenizer=tokenizer)
-    stage = {"target": "caption", "max_length": 128, "checkpoint": {"every": 5},
-             "train": {"lr": 1e-2, "warmup_steps": 2, "max_steps": steps, "batch_size": 4, "log_every": 5}}
+    stage = {
+        "target": "caption",
+        "max_length": 128,
+        "checkpoint": {"every": 5},
+        "train": {
+            "lr": 1e-2,
+            "warmup_steps": 2,
+            "max_steps": steps,
+            "batch_size": 4,
+            "log_every": 5,
+        },
+    }
     lora = {"r": 4, "alpha": 8, "seed": 0, "modules_to_save": ["embed_tokens", "lm_head"]}
-    return train_decoder_node(decoder_base, tokenizer, states, pairs, TOKENS, lora, 1, stage, tmp_path / "ckpt")
+    return train_decoder_node(
+        decoder_base, tokenizer, states, pairs, TOKENS, lora, 1, stage, tmp_path / "ckpt"
+    )
 
 
 def test_decoder_node_learns_and_resumes_a_finished_run(inputs, tmp_path, caplog):
@@ -68,7 +98,9 @@ def test_decoder_node_does_not_resume_a_run_of_other_texts(inputs, tmp_path, cap
     the finished run of the old texts."""
     _, history = _run(inputs, tmp_path, steps=10)
     pairs = inputs[0].copy()
-    pairs["decoder_caption_assistant"] = pairs["decoder_caption_assistant"].str.replace("square", "triangle")
+    pairs["decoder_caption_assistant"] = pairs["decoder_caption_assistant"].str.replace(
+        "square", "triangle"
+    )
     with caplog.at_level("INFO", logger="heima_kedro.training.loop"):
         _, again = _run(inputs, tmp_path, steps=10, pairs=pairs)
     assert "Resuming" not in caplog.text

@@ -14,17 +14,30 @@ from heima_kedro.models.tokenizer import TokenizerConfig, train_tokenizer
 from session_runs import latest, latest_file, run_session
 from tiny import DECODER, DECODERS, ENCODER, ENCODER_STAGES, VOCAB_SIZE
 
-RESERVED = ("<|reserved_special_token_0|>", "<|reserved_special_token_1|>", "<|reserved_special_token_2|>")
-TINY_STAGE = {"train": {"max_steps": 2, "batch_size": 2, "warmup_steps": 1}, "launch": {"config_file": None},
-              "max_length": 256}
-TINY_DECODER = {"max_length": 256, "checkpoint": None, "train": {"max_steps": 2, "batch_size": 2, "warmup_steps": 1}}
+RESERVED = (
+    "<|reserved_special_token_0|>",
+    "<|reserved_special_token_1|>",
+    "<|reserved_special_token_2|>",
+)
+TINY_STAGE = {
+    "train": {"max_steps": 2, "batch_size": 2, "warmup_steps": 1},
+    "launch": {"config_file": None},
+    "max_length": 256,
+}
+TINY_DECODER = {
+    "max_length": 256,
+    "checkpoint": None,
+    "train": {"max_steps": 2, "batch_size": 2, "warmup_steps": 1},
+}
 
 
 @pytest.fixture
 def published_models(project_copy, llava_cot_dir):
     shutil.copytree(llava_cot_dir, project_copy / "data/01_raw/llava_cot")
     texts = [(llava_cot_dir / "train.jsonl").read_text(), *RESERVED]
-    tokenizer = train_tokenizer(texts=texts, config=TokenizerConfig(vocab_size=VOCAB_SIZE, thinking_tokens=RESERVED))
+    tokenizer = train_tokenizer(
+        texts=texts, config=TokenizerConfig(vocab_size=VOCAB_SIZE, thinking_tokens=RESERVED)
+    )
     cot = project_copy / "data/06_models/llava_cot/Llama-3.2V-11B-cot"
     build_tiny_encoder(config=ENCODER, tokenizer=tokenizer).save_pretrained(cot)
     build_processor(tokenizer=tokenizer, image_size=ENCODER.image_size).save_pretrained(cot)
@@ -44,25 +57,50 @@ def test_llava_cot_env_trains_on_local_published_models(project_copy, published_
     before = _snapshot(cot), _snapshot(decoder)
     decoding = {"max_new_tokens": 8, "batch_size": 2}
     params = {
-        "encoder_training": {**{stage: TINY_STAGE for stage in ENCODER_STAGES}, "lora": {"r": 2, "alpha": 4},
-                             "evaluation": {"limit": 2, "decoding": decoding}},
+        "encoder_training": {
+            **{stage: TINY_STAGE for stage in ENCODER_STAGES},
+            "lora": {"r": 2, "alpha": 4},
+            "evaluation": {"limit": 2, "decoding": decoding},
+        },
         "decoder_training": {decoder: TINY_DECODER for decoder in DECODERS},
-        "reconstruction_eval": {"limit": 2, "encoder_decoding": decoding, "cot_decoding": decoding,
-                                "decoder_decoding": decoding},
+        "reconstruction_eval": {
+            "limit": 2,
+            "encoder_decoding": decoding,
+            "cot_decoding": decoding,
+            "decoder_decoding": decoding,
+        },
         "token_count": {"limit": 2, "decoding": {**decoding, "batch_size": 1}},
     }
-    run_session(project_copy, env="llava_cot", params=params, pipelines=[
-        "data_prep", "encoder_training", "decoder_training", "reconstruction_eval", "token_count"])
+    run_session(
+        project_copy,
+        env="llava_cot",
+        params=params,
+        pipelines=[
+            "data_prep",
+            "encoder_training",
+            "decoder_training",
+            "reconstruction_eval",
+            "token_count",
+        ],
+    )
 
     pairs = pd.read_parquet(latest_file(project_copy / "data/05_model_input/train_pairs.parquet"))
     assert pairs["compress_all"].str.contains(RESERVED[2], regex=False).all()
     adapter = latest(project_copy / "data/06_models/adapters/stage_4") / "stage_4"
     config = json.loads((adapter / "adapter_config.json").read_text())
     assert config["base_model_name_or_path"].endswith("Llama-3.2V-11B-cot")
-    assert (_snapshot(cot), _snapshot(decoder)) == before  # the published folders were read, never written
+    assert (
+        _snapshot(cot),
+        _snapshot(decoder),
+    ) == before  # the published folders were read, never written
     reporting = project_copy / "data/08_reporting"
-    report = json.loads(next((reporting / "reconstruction_metrics.json").glob("*/*.json")).read_text())
-    evaluated = min(2, len(pd.read_parquet(latest_file(project_copy / "data/05_model_input/test_pairs.parquet"))))
+    report = json.loads(
+        next((reporting / "reconstruction_metrics.json").glob("*/*.json")).read_text()
+    )
+    evaluated = min(
+        2,
+        len(pd.read_parquet(latest_file(project_copy / "data/05_model_input/test_pairs.parquet"))),
+    )
     assert report["pairs"] == evaluated and set(report["accuracy"]) == {"heima", "cot"}
     counts = json.loads(next((reporting / "token_counts.json").glob("*/*.json")).read_text())
     assert counts["pairs"] == evaluated and counts["batch_size"] == 1

@@ -4,7 +4,7 @@ Every record is one small PNG of 2–4 shapes on a 3×3 grid plus 1–3 question
 the image, each answered in the LLaVA-CoT format (summary, caption, reasoning, conclusion). The
 three thinking stages are varied natural sentences whose word counts resemble LLaVA-CoT's; the
 conclusion is a short canonical string. ``scene`` samples and draws the image, ``questions``
-asks and answers, ``wording`` writes the stages, ``records`` puts them together.
+asks and answers, ``templates`` and ``wording`` write the stages, ``records`` puts them together.
 """
 
 from .config import ShapesCoTConfig
@@ -35,9 +35,33 @@ from .wording import (
 )
 
 __all__ = [
-    "ALWAYS_VALID_TYPES", "BACKGROUND", "COLOURS", "COLUMNS", "GRID", "NUMBER_WORDS", "QUESTION_TYPES",
-    "ROWS", "SHAPES", "SIZES", "WORDINGS", "Question", "Scene", "SceneObject", "ShapesCoTConfig",
-    "ShapesExample", "answer_question", "answer_rng", "example_for_image", "generate_shapes_cot",
-    "make_example", "position_name", "render_scene", "sample_scene", "valid_types", "write_answer",
-    "write_caption", "write_reasoning", "write_summary",
+    "ALWAYS_VALID_TYPES",
+    "BACKGROUND",
+    "COLOURS",
+    "COLUMNS",
+    "GRID",
+    "NUMBER_WORDS",
+    "QUESTION_TYPES",
+    "ROWS",
+    "SHAPES",
+    "SIZES",
+    "WORDINGS",
+    "Question",
+    "Scene",
+    "SceneObject",
+    "ShapesCoTConfig",
+    "ShapesExample",
+    "answer_question",
+    "answer_rng",
+    "example_for_image",
+    "generate_shapes_cot",
+    "make_example",
+    "position_name",
+    "render_scene",
+    "sample_scene",
+    "valid_types",
+    "write_answer",
+    "write_caption",
+    "write_reasoning",
+    "write_summary",
 ]

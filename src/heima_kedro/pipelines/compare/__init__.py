@@ -1,4 +1,4 @@
-"""``compare``: the study's MLflow runs side by side, by thinking setting (not part of ``kedro run``)."""
+"""``compare``: the study's MLflow runs side by side, by thinking setting (not in ``kedro run``)."""
 
 from .pipeline import create_pipeline
 

@@ -12,13 +12,22 @@ from matplotlib.figure import Figure
 from heima_kedro.data.thinking import thinking_label
 
 #: Columns that describe a run, before its metrics.
-RUN_COLUMNS = ["run_name", "setting", "thinking_mode", "thinking_tokens_per_stage", "thinking_ratio",
-               "start_time", "run_id"]
+RUN_COLUMNS = [
+    "run_name",
+    "setting",
+    "thinking_mode",
+    "thinking_tokens_per_stage",
+    "thinking_ratio",
+    "start_time",
+    "run_id",
+]
 NO_SETTING = "not logged"
 
 
 def _metric_names(runs: pd.DataFrame) -> list[str]:
-    return [column.removeprefix("metrics.") for column in runs.columns if column.startswith("metrics.")]
+    return [
+        column.removeprefix("metrics.") for column in runs.columns if column.startswith("metrics.")
+    ]
 
 
 def matching_metrics(names: list[str], pattern: str) -> list[str]:
@@ -27,9 +36,16 @@ def matching_metrics(names: list[str], pattern: str) -> list[str]:
 
 
 def _setting(run: pd.Series, setting_params: dict[str, str]) -> dict[str, Any]:
-    mode, fixed, ratio = (run.get(f"params.{setting_params[key]}") for key in ("mode", "fixed", "ratio"))
+    mode, fixed, ratio = (
+        run.get(f"params.{setting_params[key]}") for key in ("mode", "fixed", "ratio")
+    )
     if not isinstance(mode, str):
-        return {"setting": NO_SETTING, "thinking_mode": None, "thinking_tokens_per_stage": None, "thinking_ratio": None}
+        return {
+            "setting": NO_SETTING,
+            "thinking_mode": None,
+            "thinking_tokens_per_stage": None,
+            "thinking_ratio": None,
+        }
     return {
         "setting": thinking_label(mode=mode, fixed=fixed, ratio=ratio),
         "thinking_mode": mode,
@@ -44,20 +60,28 @@ def compare_runs_node(runs: pd.DataFrame, params: dict[str, Any]) -> pd.DataFram
     latest value of each metric matching ``params["metrics"]``. Rows go fixed settings by k, then
     ratio settings, then runs that logged no setting (they did not run ``data_prep``)."""
     if runs.empty:
-        raise ValueError("compare: no finished MLflow runs to compare in this experiment (and filter); "
-                         "run the study first, e.g. `python -m heima_kedro.cli.sweep`")
-    metrics = list(dict.fromkeys(
-        name for pattern in params["metrics"] for name in matching_metrics(_metric_names(runs), pattern)
-    ))
+        raise ValueError(
+            "compare: no finished MLflow runs to compare in this experiment (and filter); "
+            "run the study first, e.g. `python -m heima_kedro.cli.sweep`"
+        )
+    metrics = list(
+        dict.fromkeys(
+            name
+            for pattern in params["metrics"]
+            for name in matching_metrics(_metric_names(runs), pattern)
+        )
+    )
     rows = []
     for _, run in runs.iterrows():
-        rows.append({
-            "run_name": run.get("tags.mlflow.runName"),
-            **_setting(run, params["setting_params"]),
-            "start_time": run["start_time"],
-            "run_id": run["run_id"],
-            **{name: run[f"metrics.{name}"] for name in metrics},
-        })
+        rows.append(
+            {
+                "run_name": run.get("tags.mlflow.runName"),
+                **_setting(run, params["setting_params"]),
+                "start_time": run["start_time"],
+                "run_id": run["run_id"],
+                **{name: run[f"metrics.{name}"] for name in metrics},
+            }
+        )
     table = pd.DataFrame(rows, columns=[*RUN_COLUMNS, *metrics])
     table["thinking_tokens_per_stage"] = table["thinking_tokens_per_stage"].astype("Int64")
     order = table.assign(
@@ -92,12 +116,19 @@ def comparison_markdown_node(table: pd.DataFrame, params: dict[str, Any]) -> str
         "",
         "| " + " | ".join(columns) + " |",
         "|" + "---|" * len(columns),
-        *("| " + " | ".join(_markdown_cell(row[column]) for column in columns) + " |" for _, row in table.iterrows()),
+        *(
+            "| " + " | ".join(_markdown_cell(row[column]) for column in columns) + " |"
+            for _, row in table.iterrows()
+        ),
     ]
     missing = missing_metric_patterns(table, params)
     if missing:
-        lines += ["", "No run logged a metric matching: " + ", ".join(f"`{pattern}`" for pattern in missing)
-                  + " (run the pipelines that log them, e.g. `reconstruction_eval`, `token_count`)."]
+        lines += [
+            "",
+            "No run logged a metric matching: "
+            + ", ".join(f"`{pattern}`" for pattern in missing)
+            + " (run the pipelines that log them, e.g. `reconstruction_eval`, `token_count`).",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -112,13 +143,24 @@ def plot_comparison_node(table: pd.DataFrame, params: dict[str, Any]) -> Figure:
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     for axis, (title, pattern) in zip(axes, panels.items(), strict=True):
         axis.set_title(f"{title}\n{pattern}", fontsize="medium")
-        metrics = [name for name in matching_metrics(names, pattern) if with_setting[name].notna().any()]
+        metrics = [
+            name for name in matching_metrics(names, pattern) if with_setting[name].notna().any()
+        ]
         if not metrics or not settings:
-            axis.text(0.5, 0.5, f"no run logged\n{pattern}", ha="center", va="center", transform=axis.transAxes)
+            axis.text(
+                0.5,
+                0.5,
+                f"no run logged\n{pattern}",
+                ha="center",
+                va="center",
+                transform=axis.transAxes,
+            )
             axis.set_xticks([])
             axis.set_yticks([])
             continue
-        positions = with_setting["setting"].map({setting: index for index, setting in enumerate(settings)})
+        positions = with_setting["setting"].map(
+            {setting: index for index, setting in enumerate(settings)}
+        )
         for name in metrics:
             axis.plot(positions, with_setting[name], marker="o", linestyle="none", label=name)
         axis.set_xticks(range(len(settings)), settings, rotation=30, ha="right")

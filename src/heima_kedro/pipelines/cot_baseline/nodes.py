@@ -55,12 +55,14 @@ def train_tokenizer_node(
     """A byte-level BPE tokenizer trained on the training split's texts only."""
     if not model_factory.get("enabled", True):
         raise ValueError(
-            "cot_baseline builds and trains the tiny stand-in for LLaVA-CoT and is disabled in this "
-            "environment (model_factory.enabled: false), where `cot_model` is the published model; "
-            "run `encoder_training` directly, e.g. `kedro run --env llava_cot --pipelines encoder_training`."
+            "cot_baseline builds and trains the tiny stand-in for LLaVA-CoT and is disabled in "
+            "this environment (model_factory.enabled: false), where `cot_model` is the published "
+            "model; run `encoder_training` directly, e.g. "
+            "`kedro run --env llava_cot --pipelines encoder_training`."
         )
     config = TokenizerConfig(
-        **model_factory["tokenizer"], thinking_tokens=tuple(thinking_tokens[s] for s in THINKING_STAGES)
+        **model_factory["tokenizer"],
+        thinking_tokens=tuple(thinking_tokens[s] for s in THINKING_STAGES),
     )
     texts = (text for column in _TEXT_COLUMNS for text in train_pairs[column])
     tokenizer = train_tokenizer(texts=texts, config=config)
@@ -75,10 +77,13 @@ def build_models_node(
     encoder_config = TinyEncoderConfig(**_tuples(model_factory["encoder"]))
     processor = build_processor(tokenizer=tokenizer, image_size=encoder_config.image_size)
     encoder = build_tiny_encoder(config=encoder_config, tokenizer=tokenizer)
-    decoder = build_tiny_decoder(config=TinyDecoderConfig(**model_factory["decoder"]), tokenizer=tokenizer)
+    decoder = build_tiny_decoder(
+        config=TinyDecoderConfig(**model_factory["decoder"]), tokenizer=tokenizer
+    )
     logger.info(
         "Built encoder (%.2fM parameters) and decoder base (%.2fM)",
-        _millions(encoder), _millions(decoder),
+        _millions(encoder),
+        _millions(decoder),
     )
     return processor, encoder, decoder
 
@@ -94,7 +99,9 @@ def train_cot_baseline_node(
     """Stage 0: full fine-tuning of the tiny encoder on the four-stage answers."""
     result = train_stage(
         trainable=EncoderTrainable(model=encoder_init, processor=processor, images=encoder_images),
-        pairs=train_pairs, stage=StageConfig.from_params(stage), checkpoints=checkpoints,
+        pairs=train_pairs,
+        stage=StageConfig.from_params(stage),
+        checkpoints=checkpoints,
     )
     return encoder_init, metrics_history(result)
 
@@ -108,28 +115,44 @@ def evaluate_cot_baseline_node(
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Greedy answers on the test split: conclusion accuracy and four-stage format rate."""
     pairs, answers = answer_pairs(
-        model=cot_model, processor=processor, pairs=test_pairs, images=encoder_images,
-        decoding=DecodingConfig(**evaluation["decoding"]), limit=evaluation.get("limit"),
+        model=cot_model,
+        processor=processor,
+        pairs=test_pairs,
+        images=encoder_images,
+        decoding=DecodingConfig(**evaluation["decoding"]),
+        limit=evaluation.get("limit"),
     )
     predictions = [answer.text for answer in answers]
     report = {
         "pairs": len(pairs),
-        "accuracy": conclusion_accuracy(predictions=predictions, references=list(pairs["conclusion"])),
+        "accuracy": conclusion_accuracy(
+            predictions=predictions, references=list(pairs["conclusion"])
+        ),
         "well_formed": well_formed_rate(predictions=predictions),
     }
-    logger.info("Stage 0 on %d test pairs: accuracy %.3f, well-formed %.3f",
-                report["pairs"], report["accuracy"], report["well_formed"])
-    records = pairs[["pair_id", "image", "question", "full_cot", "conclusion"]].assign(prediction=predictions)
+    logger.info(
+        "Stage 0 on %d test pairs: accuracy %.3f, well-formed %.3f",
+        report["pairs"],
+        report["accuracy"],
+        report["well_formed"],
+    )
+    records = pairs[["pair_id", "image", "question", "full_cot", "conclusion"]].assign(
+        prediction=predictions
+    )
     return report, records.reset_index(drop=True)
 
 
 def plot_cot_baseline_curves_node(cot_baseline_loss: MetricsHistory) -> Figure:
-    return plot_loss_curves(histories={"stage 0 (full_cot)": cot_baseline_loss}, title="CoT baseline training")
+    return plot_loss_curves(
+        histories={"stage 0 (full_cot)": cot_baseline_loss}, title="CoT baseline training"
+    )
 
 
 def _tuples(config: dict[str, Any]) -> dict[str, Any]:
     """YAML lists → tuples, as the frozen configs expect."""
-    return {key: tuple(value) if isinstance(value, list) else value for key, value in config.items()}
+    return {
+        key: tuple(value) if isinstance(value, list) else value for key, value in config.items()
+    }
 
 
 def _millions(model: torch.nn.Module) -> float:

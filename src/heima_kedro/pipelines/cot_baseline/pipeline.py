@@ -29,7 +29,11 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=train_cot_baseline_node,
                 inputs=[
-                    "encoder_init", "processor", "train_pairs", "encoder_images", "params:cot_baseline.stage_0",
+                    "encoder_init",
+                    "processor",
+                    "train_pairs",
+                    "encoder_images",
+                    "params:cot_baseline.stage_0",
                     "cot_baseline_checkpoints",
                 ],
                 outputs=["cot_model", "cot_baseline_loss"],
@@ -37,7 +41,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=evaluate_cot_baseline_node,
-                inputs=["cot_model", "processor", "test_pairs", "encoder_images", "params:cot_baseline.evaluation"],
+                inputs=[
+                    "cot_model",
+                    "processor",
+                    "test_pairs",
+                    "encoder_images",
+                    "params:cot_baseline.evaluation",
+                ],
                 outputs=["cot_baseline_evaluation", "cot_baseline_predictions"],
                 name="evaluate_cot_baseline_node",
             ),

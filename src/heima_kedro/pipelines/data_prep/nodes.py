@@ -40,7 +40,9 @@ def parse_conversations_node(
     )
     logger.info(
         "Parsed %d records: %d pairs with four usable stages, %d dropped",
-        parsed.records_read, len(pairs), len(parsed.drops),
+        parsed.records_read,
+        len(pairs),
+        len(parsed.drops),
     )
     return pairs, _drops_frame(parsed.drops), {"records_read": parsed.records_read}
 
@@ -61,7 +63,9 @@ def check_images_node(
     ]
     logger.info(
         "Checked %d distinct images: %d unusable, %d pairs dropped",
-        parsed_pairs["image"].nunique(), len(problems), len(drops),
+        parsed_pairs["image"].nunique(),
+        len(problems),
+        len(drops),
     )
     kept = parsed_pairs[~bad].reset_index(drop=True) if drops else parsed_pairs.copy()
     paths = {image: str(Path(data_prep["image_root"]) / image) for image in kept["image"].unique()}
@@ -74,14 +78,20 @@ def build_targets_node(usable_pairs: pd.DataFrame, data_prep: dict[str, Any]) ->
     samples. Built column by column: this runs on 100k-pair files."""
     thinking = ThinkingConfig(**data_prep["thinking"])
     rng = np.random.default_rng(data_prep["template_seed"])
-    templates = rng.integers(0, N_TEMPLATES, size=(len(usable_pairs), len(THINKING_STAGES), 2)).tolist()
+    templates = rng.integers(
+        0, N_TEMPLATES, size=(len(usable_pairs), len(THINKING_STAGES), 2)
+    ).tolist()
     columns: dict[str, list] = {
         name: []
         for name in (
             *(f"words_{stage}" for stage in STAGES),
             *COMPRESSION_TARGETS,
             *(f"k_{stage}" for stage in THINKING_STAGES),
-            *(f"decoder_{stage}_{turn}" for stage in THINKING_STAGES for turn in ("user", "assistant")),
+            *(
+                f"decoder_{stage}_{turn}"
+                for stage in THINKING_STAGES
+                for turn in ("user", "assistant")
+            ),
         )
     }
     stage_texts = [usable_pairs[stage].tolist() for stage in STAGES]
@@ -94,7 +104,9 @@ def build_targets_node(usable_pairs: pd.DataFrame, data_prep: dict[str, Any]) ->
         for stage in STAGES:
             columns[f"words_{stage}"].append(words[stage])
         for column, stages in COMPRESSION_TARGETS.items():
-            columns[column].append(compress(answer, texts, stages=stages, thinking_text=thinking_text))
+            columns[column].append(
+                compress(answer, texts, stages=stages, thinking_text=thinking_text)
+            )
         for j, stage in enumerate(THINKING_STAGES):
             columns[f"k_{stage}"].append(counts[stage])
             user, assistant = decoder_chat(
@@ -125,7 +137,13 @@ def split_pairs_node(
     test_ids = set(np.random.default_rng(split["seed"]).permutation(ids)[:n_test])
     is_test = prepared_pairs["id"].isin(test_ids)
     train, test = prepared_pairs[~is_test], prepared_pairs[is_test]
-    logger.info("Split %d pairs: %d train, %d test (%d test ids)", len(prepared_pairs), len(train), len(test), n_test)
+    logger.info(
+        "Split %d pairs: %d train, %d test (%d test ids)",
+        len(prepared_pairs),
+        len(train),
+        len(test),
+        n_test,
+    )
     return train.reset_index(drop=True), test.reset_index(drop=True)
 
 
@@ -162,8 +180,12 @@ def report_node(
         },
     }
     if len(dropped_pairs):
-        logger.warning("Dropped %d of %d pairs: %s", len(dropped_pairs), report["pairs_total"],
-                       {k: v for k, v in report["dropped"].items() if v})
+        logger.warning(
+            "Dropped %d of %d pairs: %s",
+            len(dropped_pairs),
+            report["pairs_total"],
+            {k: v for k, v in report["dropped"].items() if v},
+        )
     return report, dropped_pairs
 
 

@@ -57,17 +57,25 @@ def encode_thinking_states_node(
     device = default_device()
     model.to(device)
     samples = EncoderSamples(
-        pairs=train_pairs, images=encoder_images, processor=processor, target="compress_all",
+        pairs=train_pairs,
+        images=encoder_images,
+        processor=processor,
+        target="compress_all",
         max_length=states["max_length"],
     )
     start = time.perf_counter()
     with torch_threads(threads):
         collected = collect_thinking_states(
-            encoder=model, samples=samples, pad_token_id=pad_token_id(processor.tokenizer),
-            token_ids=thinking_token_ids(processor.tokenizer, thinking_tokens), batch_size=states["batch_size"],
+            encoder=model,
+            samples=samples,
+            pad_token_id=pad_token_id(processor.tokenizer),
+            token_ids=thinking_token_ids(processor.tokenizer, thinking_tokens),
+            batch_size=states["batch_size"],
             device=device,
         )
-    logger.info("Thinking states of %d pairs in %.1f s", len(train_pairs), time.perf_counter() - start)
+    logger.info(
+        "Thinking states of %d pairs in %.1f s", len(train_pairs), time.perf_counter() - start
+    )
     return collected
 
 
@@ -99,7 +107,9 @@ def train_decoder_node(
     with torch_threads(threads):
         result = train_stage(
             trainable=DecoderTrainable(model=model, tokenizer=decoder_tokenizer, states=states),
-            pairs=train_pairs, stage=config, checkpoints=checkpoints,
+            pairs=train_pairs,
+            stage=config,
+            checkpoints=checkpoints,
         )
     extra = {f"projection.{name}": value for name, value in model.projection.state_dict().items()}
     return AdapterWeights.from_model(peft_decoder, extra=extra), metrics_history(result)

@@ -19,9 +19,15 @@ def _decoder() -> Pipeline:
             Node(
                 func=train_decoder_node,
                 inputs=[
-                    "decoder_base", "decoder_tokenizer", "decoder_thinking_states", "train_pairs",
-                    "params:data_prep.thinking.tokens", "params:decoder_training.lora",
-                    "params:decoder_training.torch_threads", "params:stage", "checkpoints",
+                    "decoder_base",
+                    "decoder_tokenizer",
+                    "decoder_thinking_states",
+                    "train_pairs",
+                    "params:data_prep.thinking.tokens",
+                    "params:decoder_training.lora",
+                    "params:decoder_training.torch_threads",
+                    "params:stage",
+                    "checkpoints",
                 ],
                 outputs=["adapter", "loss"],
                 name="train_decoder_node",
@@ -36,8 +42,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=encode_thinking_states_node,
                 inputs=[
-                    "cot_model", "processor", "stage_4.adapter", "train_pairs", "encoder_images",
-                    "params:data_prep.thinking.tokens", "params:decoder_training.states",
+                    "cot_model",
+                    "processor",
+                    "stage_4.adapter",
+                    "train_pairs",
+                    "encoder_images",
+                    "params:data_prep.thinking.tokens",
+                    "params:decoder_training.states",
                     "params:decoder_training.torch_threads",
                 ],
                 outputs="decoder_thinking_states",
@@ -49,12 +60,20 @@ def create_pipeline(**kwargs) -> Pipeline:
         _decoder(),
         groups={decoder: f"decoder_training.{decoder}" for decoder in DECODERS},
         shared=[
-            "decoder_base", "decoder_tokenizer", "decoder_thinking_states", "train_pairs",
-            "params:data_prep.thinking.tokens", "params:decoder_training.lora", "params:decoder_training.torch_threads",
+            "decoder_base",
+            "decoder_tokenizer",
+            "decoder_thinking_states",
+            "train_pairs",
+            "params:data_prep.thinking.tokens",
+            "params:decoder_training.lora",
+            "params:decoder_training.torch_threads",
         ],
     )
     plot = over_namespaces(
-        plot_decoder_curves_node, namespaces=DECODERS, dataset="loss", outputs="decoder_training_curves",
+        plot_decoder_curves_node,
+        namespaces=DECODERS,
+        dataset="loss",
+        outputs="decoder_training_curves",
         name="plot_decoder_curves_node",
     )
     return Pipeline([states, *decoders, plot], tags=["decoder_training"])

@@ -39,7 +39,9 @@ def init_encoder_adapter_node(
     settings = LoraSettings(**encoder_lora)
     ids = thinking_token_ids(tokenizer, thinking_tokens).values()
     with seeded(settings.seed):
-        model = get_peft_model(cot_model, encoder_lora_config(settings=settings, thinking_token_ids=list(ids)))
+        model = get_peft_model(
+            cot_model, encoder_lora_config(settings=settings, thinking_token_ids=list(ids))
+        )
     return AdapterWeights.from_model(model)
 
 
@@ -56,7 +58,9 @@ def train_encoder_stage_node(
     model = init_adapter.apply_to(cot_model)
     result = train_stage(
         trainable=EncoderTrainable(model=model, processor=processor, images=encoder_images),
-        pairs=train_pairs, stage=StageConfig.from_params(stage), checkpoints=checkpoints,
+        pairs=train_pairs,
+        stage=StageConfig.from_params(stage),
+        checkpoints=checkpoints,
     )
     return AdapterWeights.from_model(model), metrics_history(result)
 
@@ -78,8 +82,12 @@ def evaluate_heima_encoder_node(
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Greedy answers of the final encoder: Heima-format rate and conclusion accuracy."""
     pairs, answers = answer_pairs(
-        model=adapter.merged_into(cot_model), processor=processor, pairs=test_pairs, images=encoder_images,
-        decoding=DecodingConfig(**evaluation["decoding"]), limit=evaluation.get("limit"),
+        model=adapter.merged_into(cot_model),
+        processor=processor,
+        pairs=test_pairs,
+        images=encoder_images,
+        decoding=DecodingConfig(**evaluation["decoding"]),
+        limit=evaluation.get("limit"),
     )
     predictions = [answer.text for answer in answers]
     formats = [
@@ -92,10 +100,16 @@ def evaluate_heima_encoder_node(
     report = {
         "pairs": len(pairs),
         "heima_format": sum(formats) / len(formats),
-        "accuracy": conclusion_accuracy(predictions=predictions, references=list(pairs["conclusion"])),
+        "accuracy": conclusion_accuracy(
+            predictions=predictions, references=list(pairs["conclusion"])
+        ),
     }
-    logger.info("Heima Encoder on %d test pairs: format %.3f, accuracy %.3f",
-                report["pairs"], report["heima_format"], report["accuracy"])
+    logger.info(
+        "Heima Encoder on %d test pairs: format %.3f, accuracy %.3f",
+        report["pairs"],
+        report["heima_format"],
+        report["accuracy"],
+    )
     records = pairs[["pair_id", "image", "question", "compress_all", "conclusion"]].assign(
         prediction=predictions, heima_format=formats
     )

@@ -25,7 +25,12 @@ def _stage() -> Pipeline:
             Node(
                 func=train_encoder_stage_node,
                 inputs=[
-                    "cot_model", "processor", "init_adapter", "train_pairs", "encoder_images", "params:stage",
+                    "cot_model",
+                    "processor",
+                    "init_adapter",
+                    "train_pairs",
+                    "encoder_images",
+                    "params:stage",
                     "checkpoints",
                 ],
                 outputs=["adapter", "loss"],
@@ -40,13 +45,24 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=init_encoder_adapter_node,
-                inputs=["cot_model", "tokenizer", "params:encoder_training.lora", "params:data_prep.thinking.tokens"],
+                inputs=[
+                    "cot_model",
+                    "tokenizer",
+                    "params:encoder_training.lora",
+                    "params:data_prep.thinking.tokens",
+                ],
                 outputs="encoder_initial_adapter",
                 name="init_encoder_adapter_node",
             )
         ]
     )
-    starts = dict(zip(STAGES, ["encoder_initial_adapter", *(f"{stage}.adapter" for stage in STAGES[:-1])], strict=True))
+    starts = dict(
+        zip(
+            STAGES,
+            ["encoder_initial_adapter", *(f"{stage}.adapter" for stage in STAGES[:-1])],
+            strict=True,
+        )
+    )
     stages = per_namespace(
         _stage(),
         groups={stage: f"encoder_training.{stage}" for stage in STAGES},
@@ -58,8 +74,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=evaluate_heima_encoder_node,
                 inputs=[
-                    "cot_model", "processor", f"{STAGES[-1]}.adapter", "test_pairs", "encoder_images",
-                    "params:data_prep.thinking.tokens", "params:encoder_training.evaluation",
+                    "cot_model",
+                    "processor",
+                    f"{STAGES[-1]}.adapter",
+                    "test_pairs",
+                    "encoder_images",
+                    "params:data_prep.thinking.tokens",
+                    "params:encoder_training.evaluation",
                 ],
                 outputs=["heima_encoder_evaluation", "heima_encoder_predictions"],
                 name="evaluate_heima_encoder_node",
@@ -67,7 +88,10 @@ def create_pipeline(**kwargs) -> Pipeline:
         ]
     )
     plot = over_namespaces(
-        plot_encoder_curves_node, namespaces=STAGES, dataset="loss", outputs="encoder_training_curves",
+        plot_encoder_curves_node,
+        namespaces=STAGES,
+        dataset="loss",
+        outputs="encoder_training_curves",
         name="plot_encoder_curves_node",
     )
     return Pipeline([init, *stages, evaluate, plot], tags=["encoder_training"])

@@ -1,4 +1,5 @@
-"""``reconstruction_eval``: reconstruct each stage from the Heima Encoder's thinking states and score it."""
+"""``reconstruction_eval``: each stage reconstructed from the Heima Encoder's thinking states,
+and scored."""
 
 from .pipeline import create_pipeline
 

@@ -1,7 +1,7 @@
-"""Nodes of ``reconstruction_eval`` (docs/method.md, evaluation): the Heima Encoder answers the test questions,
-each stage's decoder reconstructs the stage from the states that emitted its thinking tokens,
-and the reconstructions are scored against the truth, beside two controls (the states of other
-samples, and zero vectors) that show how much comes from the thinking token."""
+"""Nodes of ``reconstruction_eval`` (docs/method.md, evaluation): the Heima Encoder answers the
+test questions, each stage's decoder reconstructs the stage from the states that emitted its
+thinking tokens, and the reconstructions are scored against the truth, beside two controls (the
+states of other samples, and zero vectors) that show how much comes from the thinking token."""
 
 from __future__ import annotations
 
@@ -53,10 +53,15 @@ def heima_answers_node(
 ) -> list[Generation]:
     """The stage-4 encoder's answers, with the states that emitted its thinking tokens."""
     _, answers = answer_pairs(
-        model=adapter.merged_into(cot_model), processor=processor, pairs=test_pairs, images=encoder_images,
-        decoding=DecodingConfig(**evaluation["encoder_decoding"]), limit=evaluation.get("limit"),
+        model=adapter.merged_into(cot_model),
+        processor=processor,
+        pairs=test_pairs,
+        images=encoder_images,
+        decoding=DecodingConfig(**evaluation["encoder_decoding"]),
+        limit=evaluation.get("limit"),
         capture_ids=list(thinking_token_ids(processor.tokenizer, thinking_tokens).values()),
-        threads=evaluation["torch_threads"], progress="Heima Encoder answers",
+        threads=evaluation["torch_threads"],
+        progress="Heima Encoder answers",
     )
     return answers
 
@@ -70,9 +75,14 @@ def cot_answers_node(
 ) -> list[Generation]:
     """The stage-0 (CoT) model's answers to the same questions, for its accuracy."""
     _, answers = answer_pairs(
-        model=cot_model, processor=processor, pairs=test_pairs, images=encoder_images,
-        decoding=DecodingConfig(**evaluation["cot_decoding"]), limit=evaluation.get("limit"),
-        threads=evaluation["torch_threads"], progress="CoT answers",
+        model=cot_model,
+        processor=processor,
+        pairs=test_pairs,
+        images=encoder_images,
+        decoding=DecodingConfig(**evaluation["cot_decoding"]),
+        limit=evaluation.get("limit"),
+        threads=evaluation["torch_threads"],
+        progress="CoT answers",
     )
     return answers
 
@@ -86,21 +96,30 @@ def thinking_spans_node(
     for generation in heima_answers:
         for stage in THINKING_STAGES:
             try:
-                spans[stage].append(stage_thinking_states(
-                    generation=generation, stage=stage, token=thinking_tokens[stage], token_id=ids[stage]
-                ))
+                spans[stage].append(
+                    stage_thinking_states(
+                        generation=generation,
+                        stage=stage,
+                        token=thinking_tokens[stage],
+                        token_id=ids[stage],
+                    )
+                )
             except StageError as error:
                 spans[stage].append(error.reason)
     for stage, found in spans.items():
         failures = sum(isinstance(f, str) for f in found)
         if failures:
-            logger.warning("%d of %d answers have no usable %s thinking span", failures, len(found), stage)
+            logger.warning(
+                "%d of %d answers have no usable %s thinking span", failures, len(found), stage
+            )
     return spans
 
 
 def build_scorer_node(evaluation: dict[str, Any]) -> Scorer:
     """The text scorer, with WordNet for METEOR where it can be found (warns loudly if not)."""
-    wordnet = load_wordnet(nltk_data=Path(evaluation["nltk_data"]), debian_dir=Path(evaluation["wordnet_dir"]))
+    wordnet = load_wordnet(
+        nltk_data=Path(evaluation["nltk_data"]), debian_dir=Path(evaluation["wordnet_dir"])
+    )
     if wordnet is None:
         logger.warning(
             "WORDNET NOT FOUND: METEOR is scored WITHOUT synonym matching (exact and stem matches "
@@ -143,17 +162,22 @@ def reconstruct_stage_node(
     records = []
     if usable:
         model = trained_decoder(
-            decoder_base=decoder_base, adapter=decoder_adapter,
+            decoder_base=decoder_base,
+            adapter=decoder_adapter,
             config=HandoffConfig(
-                encoder_width=int(states[0].shape[-1]), decoder_width=decoder_base.config.hidden_size,
+                encoder_width=int(states[0].shape[-1]),
+                decoder_width=decoder_base.config.hidden_size,
                 token_id=token_id,
             ),
         )
         model.to(default_device())
-        for condition, condition_states in _control_states(states, evaluation["controls_seed"]).items():
+        for condition, condition_states in _control_states(
+            states, evaluation["controls_seed"]
+        ).items():
             users = [
                 decoder_question(
-                    stage=stage, question=pairs.at[row, "question"],
+                    stage=stage,
+                    question=pairs.at[row, "question"],
                     thinking=thinking_tokens[stage] * len(row_states),
                     question_template=evaluation["question_template"],
                 )
@@ -161,28 +185,41 @@ def reconstruct_stage_node(
             ]
             with torch_threads(evaluation["torch_threads"]):
                 texts = reconstruct(
-                    decoder=model, tokenizer=decoder_tokenizer, users=users, states=condition_states,
+                    decoder=model,
+                    tokenizer=decoder_tokenizer,
+                    users=users,
+                    states=condition_states,
                     decoding=DecodingConfig(**evaluation["decoder_decoding"]),
                 )
             records += [
-                (pairs.at[row, "pair_id"], condition, strip_answer_template(stage=stage, text=text), None)
+                (
+                    pairs.at[row, "pair_id"],
+                    condition,
+                    strip_answer_template(stage=stage, text=text),
+                    None,
+                )
                 for row, text in zip(usable, texts, strict=True)
             ]
-        logger.info("%s: %d pairs reconstructed under %s", stage, len(usable), ", ".join(CONDITIONS))
+        logger.info(
+            "%s: %d pairs reconstructed under %s", stage, len(usable), ", ".join(CONDITIONS)
+        )
     failed = [row for row, span in enumerate(spans) if isinstance(span, str)]
     records += [
-        (pairs.at[row, "pair_id"], condition, "", spans[row]) for condition in CONDITIONS for row in failed
+        (pairs.at[row, "pair_id"], condition, "", spans[row])
+        for condition in CONDITIONS
+        for row in failed
     ]
     frame = pd.DataFrame(records, columns=["pair_id", "condition", "prediction", "span_failure"])
-    return frame.merge(pairs[["pair_id", stage]].rename(columns={stage: "reference"}), on="pair_id").assign(
-        stage=stage
-    )
+    return frame.merge(
+        pairs[["pair_id", stage]].rename(columns={stage: "reference"}), on="pair_id"
+    ).assign(stage=stage)
 
 
 def score_stage_node(reconstructions: pd.DataFrame, scorer: Scorer) -> pd.DataFrame:
     """Per-record scores; a pair without a span scores 0 on every metric (a failure, not a gap)."""
     scores = scorer.score(
-        predictions=list(reconstructions["prediction"]), references=list(reconstructions["reference"])
+        predictions=list(reconstructions["prediction"]),
+        references=list(reconstructions["reference"]),
     )
     scored = reconstructions.assign(**scores)
     failed = scored["span_failure"].notna()
@@ -205,19 +242,27 @@ def score_conclusions_node(
         if len(answers) != len(pairs):
             raise ValueError(f"{len(answers)} {model} answers for {len(pairs)} test pairs")
         conclusions = [extract_conclusion(answer.text) for answer in answers]
-        frame = pairs[["pair_id", "question", "conclusion"]].rename(columns={"conclusion": "reference"}).assign(
-            model=model,
-            answer=[answer.text for answer in answers],
-            prediction=[c or "" for c in conclusions],
-            correct=[
-                is_correct(answer=answer.text, reference=reference)
-                for answer, reference in zip(answers, pairs["conclusion"], strict=True)
-            ],
-            generated_tokens=[len(answer.token_ids) for answer in answers],
+        frame = (
+            pairs[["pair_id", "question", "conclusion"]]
+            .rename(columns={"conclusion": "reference"})
+            .assign(
+                model=model,
+                answer=[answer.text for answer in answers],
+                prediction=[c or "" for c in conclusions],
+                correct=[
+                    is_correct(answer=answer.text, reference=reference)
+                    for answer, reference in zip(answers, pairs["conclusion"], strict=True)
+                ],
+                generated_tokens=[len(answer.token_ids) for answer in answers],
+            )
         )
-        frames.append(frame.assign(**scorer.score(
-            predictions=list(frame["prediction"]), references=list(frame["reference"])
-        )))
+        frames.append(
+            frame.assign(
+                **scorer.score(
+                    predictions=list(frame["prediction"]), references=list(frame["reference"])
+                )
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -249,13 +294,17 @@ def reconstruction_report_node(
         for condition in CONDITIONS[1:]
     }
     report["accuracy"] = {
-        model: float(conclusions.loc[conclusions["model"] == model, "correct"].mean()) for model in ("heima", "cot")
+        model: float(conclusions.loc[conclusions["model"] == model, "correct"].mean())
+        for model in ("heima", "cot")
     }
     real = stages[stages["condition"] == "real"]
     report["span_failures"] = {
         stage: {
             "count": int(real.loc[real["stage"] == stage, "span_failure"].notna().sum()),
-            "reasons": real.loc[real["stage"] == stage, "span_failure"].dropna().value_counts().to_dict(),
+            "reasons": real.loc[real["stage"] == stage, "span_failure"]
+            .dropna()
+            .value_counts()
+            .to_dict(),
         }
         for stage in THINKING_STAGES
     }
@@ -267,17 +316,27 @@ def reconstruction_report_node(
     flat = {f"{m}.{stage}": report[stage][m] for stage in STAGES for m in metrics}
     flat |= {
         f"{c}.{m}.{stage}": report["controls"][c][stage][m]
-        for c in CONDITIONS[1:] for stage in THINKING_STAGES for m in metrics
+        for c in CONDITIONS[1:]
+        for stage in THINKING_STAGES
+        for m in metrics
     }
     flat |= {f"accuracy.{model}": value for model, value in report["accuracy"].items()}
-    flat |= {f"span_failures.{stage}": block["count"] for stage, block in report["span_failures"].items()}
+    flat |= {
+        f"span_failures.{stage}": block["count"] for stage, block in report["span_failures"].items()
+    }
     for stage in THINKING_STAGES:
         logger.info(
-            "%s: ROUGE-L %.3f (shuffled %.3f, zeros %.3f)", stage, report[stage]["rouge_l"],
-            report["controls"]["shuffled"][stage]["rouge_l"], report["controls"]["zeros"][stage]["rouge_l"],
+            "%s: ROUGE-L %.3f (shuffled %.3f, zeros %.3f)",
+            stage,
+            report[stage]["rouge_l"],
+            report["controls"]["shuffled"][stage]["rouge_l"],
+            report["controls"]["zeros"][stage]["rouge_l"],
         )
-    logger.info("Accuracy: Heima %.3f, CoT %.3f", report["accuracy"]["heima"], report["accuracy"]["cot"])
+    logger.info(
+        "Accuracy: Heima %.3f, CoT %.3f", report["accuracy"]["heima"], report["accuracy"]["cot"]
+    )
     records = pd.concat(
-        [stages, conclusions.assign(stage="conclusion", condition="real", span_failure=None)], ignore_index=True
+        [stages, conclusions.assign(stage="conclusion", condition="real", span_failure=None)],
+        ignore_index=True,
     )
     return report, records, scalar_metrics(flat)

@@ -26,8 +26,14 @@ def _stage() -> Pipeline:
             Node(
                 func=reconstruct_stage_node,
                 inputs=[
-                    "decoder_base", "decoder_tokenizer", "decoder_adapter", "heima_thinking_spans", "test_pairs",
-                    "params:data_prep.thinking.tokens", "params:reconstruction_eval", "params:stage",
+                    "decoder_base",
+                    "decoder_tokenizer",
+                    "decoder_adapter",
+                    "heima_thinking_spans",
+                    "test_pairs",
+                    "params:data_prep.thinking.tokens",
+                    "params:reconstruction_eval",
+                    "params:stage",
                 ],
                 outputs="reconstructions",
                 name="reconstruct_stage_node",
@@ -48,15 +54,26 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=heima_answers_node,
                 inputs=[
-                    "cot_model", "processor", "stage_4.adapter", "test_pairs", "encoder_images",
-                    "params:data_prep.thinking.tokens", "params:reconstruction_eval",
+                    "cot_model",
+                    "processor",
+                    "stage_4.adapter",
+                    "test_pairs",
+                    "encoder_images",
+                    "params:data_prep.thinking.tokens",
+                    "params:reconstruction_eval",
                 ],
                 outputs="heima_answers",
                 name="heima_answers_node",
             ),
             Node(
                 func=cot_answers_node,
-                inputs=["cot_model", "processor", "test_pairs", "encoder_images", "params:reconstruction_eval"],
+                inputs=[
+                    "cot_model",
+                    "processor",
+                    "test_pairs",
+                    "encoder_images",
+                    "params:reconstruction_eval",
+                ],
                 outputs="cot_answers",
                 name="cot_answers_node",
             ),
@@ -77,28 +94,52 @@ def create_pipeline(**kwargs) -> Pipeline:
     # Each reconstruction reads the decoder of its stage, and that decoder's parameters.
     stages = per_namespace(
         _stage(),
-        groups={f"reconstruction_{stage}": f"decoder_training.decoder_{stage}" for stage in THINKING_STAGES},
+        groups={
+            f"reconstruction_{stage}": f"decoder_training.decoder_{stage}"
+            for stage in THINKING_STAGES
+        },
         shared=[
-            "decoder_base", "decoder_tokenizer", "heima_thinking_spans", "test_pairs", "text_scorer",
-            "params:data_prep.thinking.tokens", "params:reconstruction_eval",
+            "decoder_base",
+            "decoder_tokenizer",
+            "heima_thinking_spans",
+            "test_pairs",
+            "text_scorer",
+            "params:data_prep.thinking.tokens",
+            "params:reconstruction_eval",
         ],
-        inputs=lambda namespace: {"decoder_adapter": f"decoder_{namespace.removeprefix('reconstruction_')}.adapter"},
+        inputs=lambda namespace: {
+            "decoder_adapter": f"decoder_{namespace.removeprefix('reconstruction_')}.adapter"
+        },
     )
     report = Pipeline(
         [
             Node(
                 func=score_conclusions_node,
-                inputs=["heima_answers", "cot_answers", "test_pairs", "text_scorer", "params:reconstruction_eval"],
+                inputs=[
+                    "heima_answers",
+                    "cot_answers",
+                    "test_pairs",
+                    "text_scorer",
+                    "params:reconstruction_eval",
+                ],
                 outputs="conclusion_records",
                 name="score_conclusions_node",
             ),
             Node(
                 func=reconstruction_report_node,
                 inputs=[
-                    *(f"reconstruction_{stage}.scored_reconstructions" for stage in THINKING_STAGES),
-                    "conclusion_records", "text_scorer",
+                    *(
+                        f"reconstruction_{stage}.scored_reconstructions"
+                        for stage in THINKING_STAGES
+                    ),
+                    "conclusion_records",
+                    "text_scorer",
                 ],
-                outputs=["reconstruction_metrics", "reconstruction_records", "reconstruction_eval_metrics"],
+                outputs=[
+                    "reconstruction_metrics",
+                    "reconstruction_records",
+                    "reconstruction_eval_metrics",
+                ],
                 name="reconstruction_report_node",
             ),
         ]

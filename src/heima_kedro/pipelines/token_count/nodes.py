@@ -1,7 +1,7 @@
-"""Nodes of ``token_count`` (docs/method.md, evaluation): for the same prompts, how many tokens the CoT model and
-the Heima Encoder generate (before the conclusion, in it, in all) and how long each answer
-takes. With ``batch_size: 1`` (the default) a latency is one answer's own wall-clock time; with
-larger batches it is its batch's."""
+"""Nodes of ``token_count`` (docs/method.md, evaluation): for the same prompts, how many tokens
+the CoT model and the Heima Encoder generate (before the conclusion, in it, in all) and how long
+each answer takes. With ``batch_size: 1`` (the default) a latency is one answer's own wall-clock
+time; with larger batches it is its batch's."""
 
 from __future__ import annotations
 
@@ -26,13 +26,23 @@ _COUNTS = ("total", "stages", "conclusion", "latency_s")
 
 
 def _timed_answers(
-    model: MllamaForConditionalGeneration, processor: MllamaProcessor, pairs: pd.DataFrame,
-    images: ImageLoaders, counting: dict[str, Any], label: str,
+    model: MllamaForConditionalGeneration,
+    processor: MllamaProcessor,
+    pairs: pd.DataFrame,
+    images: ImageLoaders,
+    counting: dict[str, Any],
+    label: str,
 ) -> pd.DataFrame:
     pairs, answers = answer_pairs(
-        model=model, processor=processor, pairs=pairs, images=images,
-        decoding=DecodingConfig(**counting["decoding"]), limit=counting.get("limit"),
-        threads=counting["torch_threads"], warm_up=True, progress=label,
+        model=model,
+        processor=processor,
+        pairs=pairs,
+        images=images,
+        decoding=DecodingConfig(**counting["decoding"]),
+        limit=counting.get("limit"),
+        threads=counting["torch_threads"],
+        warm_up=True,
+        progress=label,
     )
     counts = [count_tokens(token_ids=a.token_ids, tokenizer=processor.tokenizer) for a in answers]
     return pairs[["pair_id"]].assign(
@@ -52,9 +62,9 @@ def cot_token_counts_node(
     counting: dict[str, Any],
 ) -> pd.DataFrame:
     """The stage-0 (CoT) model's answers: token counts and latency per pair."""
-    return _timed_answers(cot_model, processor, test_pairs, encoder_images, counting, "CoT answers").assign(
-        model="cot"
-    )
+    return _timed_answers(
+        cot_model, processor, test_pairs, encoder_images, counting, "CoT answers"
+    ).assign(model="cot")
 
 
 def heima_token_counts_node(
@@ -66,9 +76,14 @@ def heima_token_counts_node(
     counting: dict[str, Any],
 ) -> pd.DataFrame:
     """The Heima Encoder's answers (LoRA merged, as deployed): token counts and latency per pair."""
-    return _timed_answers(adapter.merged_into(cot_model), processor, test_pairs, encoder_images, counting, "Heima answers").assign(
-        model="heima"
-    )
+    return _timed_answers(
+        adapter.merged_into(cot_model),
+        processor,
+        test_pairs,
+        encoder_images,
+        counting,
+        "Heima answers",
+    ).assign(model="heima")
 
 
 def token_count_report_node(
@@ -87,9 +102,14 @@ def token_count_report_node(
     report["batch_size"] = counting["decoding"]["batch_size"]
     logger.info(
         "Tokens per answer: CoT %.1f, Heima %.1f (ratio %.3f); latency ratio %.3f",
-        report["cot"]["total"], report["heima"]["total"], report["ratio_total"], report["ratio_latency"],
+        report["cot"]["total"],
+        report["heima"]["total"],
+        report["ratio_total"],
+        report["ratio_latency"],
     )
-    flat = {f"{model}.{name}": report[model][name] for model in ("cot", "heima") for name in _COUNTS}
+    flat = {
+        f"{model}.{name}": report[model][name] for model in ("cot", "heima") for name in _COUNTS
+    }
     flat |= {"ratio_total": report["ratio_total"], "ratio_latency": report["ratio_latency"]}
     records = pd.concat([cot_counts, heima_counts], ignore_index=True)
     return report, records, plot_token_counts(report=report), scalar_metrics(flat)

@@ -10,21 +10,38 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=cot_token_counts_node,
-                inputs=["cot_model", "processor", "test_pairs", "encoder_images", "params:token_count"],
+                inputs=[
+                    "cot_model",
+                    "processor",
+                    "test_pairs",
+                    "encoder_images",
+                    "params:token_count",
+                ],
                 outputs="cot_token_counts",
                 name="cot_token_counts_node",
             ),
             Node(
                 func=heima_token_counts_node,
-                inputs=["cot_model", "processor", "stage_4.adapter", "test_pairs", "encoder_images",
-                        "params:token_count"],
+                inputs=[
+                    "cot_model",
+                    "processor",
+                    "stage_4.adapter",
+                    "test_pairs",
+                    "encoder_images",
+                    "params:token_count",
+                ],
                 outputs="heima_token_counts",
                 name="heima_token_counts_node",
             ),
             Node(
                 func=token_count_report_node,
                 inputs=["cot_token_counts", "heima_token_counts", "params:token_count"],
-                outputs=["token_counts", "token_count_records", "token_count_chart", "token_count_metrics"],
+                outputs=[
+                    "token_counts",
+                    "token_count_records",
+                    "token_count_chart",
+                    "token_count_metrics",
+                ],
                 name="token_count_report_node",
             ),
         ],
