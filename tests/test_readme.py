@@ -13,7 +13,9 @@ README = (ROOT / "README.md").read_text()
 
 
 def _results_table():
-    spec = importlib.util.spec_from_file_location("results_table", ROOT / "benchmarks/results_table.py")
+    spec = importlib.util.spec_from_file_location(
+        "results_table", ROOT / "benchmarks/results_table.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -32,13 +34,17 @@ def test_every_result_file_says_what_ran_where_and_when():
     for path in files:
         result = json.loads(path.read_text())
         assert {"benchmark", "command", "measured", "machine", "headline"} <= set(result), path.name
-        assert result["command"].startswith(f"python benchmarks/bench_{result['benchmark'].split('_variant')[0]}")
+        assert result["command"].startswith(
+            f"python benchmarks/bench_{result['benchmark'].split('_variant')[0]}"
+        )
         assert result["headline"] and all(isinstance(v, str) for v in result["headline"].values())
 
 
 def test_the_readme_is_short_and_its_paths_exist():
     assert len(README) <= 12_000, f"README.md is {len(README)} characters"
-    paths = set(re.findall(r"\(((?:docs|conf|notebooks|benchmarks|research|tests|src)/[^)#\s]*)\)", README))
+    paths = set(
+        re.findall(r"\(((?:docs|conf|notebooks|benchmarks|research|tests|src)/[^)#\s]*)\)", README)
+    )
     paths |= set(re.findall(r"`((?:docs|conf|notebooks|research)/[\w./-]+)`", README))
     missing = sorted(p for p in paths if not (ROOT / p.rstrip("/")).exists() and "<" not in p)
     assert paths and not missing, f"README.md points at missing files: {missing}"

@@ -7,7 +7,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from ._file import VersionedFileDataset
+from ._local import VersionedFileDataset
 
 
 class FigureDataset(VersionedFileDataset[Figure, bytes]):
@@ -16,6 +16,9 @@ class FigureDataset(VersionedFileDataset[Figure, bytes]):
     def __init__(self, *, filepath: str, dpi: int = 120, **kwargs: Any) -> None:
         self._dpi = dpi
         super().__init__(filepath=filepath, **kwargs)
+
+    def _describe(self) -> dict[str, Any]:
+        return {**super()._describe(), "dpi": self._dpi}
 
     def _write(self, path: Path, data: Figure) -> None:
         data.savefig(path, dpi=self._dpi, bbox_inches="tight")

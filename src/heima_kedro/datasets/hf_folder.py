@@ -9,7 +9,7 @@ from typing import Any
 from kedro.io.core import DatasetError, Version
 from transformers import PreTrainedModel
 
-from ._folder import FolderDataset
+from ._local import FolderDataset
 
 
 class HFPretrainedDataset(FolderDataset[Any, Any]):
@@ -55,7 +55,13 @@ class HFPretrainedDataset(FolderDataset[Any, Any]):
         )
 
     def _describe(self) -> dict[str, Any]:
-        return {**super()._describe(), "hf_class": self._hf_class_path}
+        return {
+            **super()._describe(),
+            "hf_class": self._hf_class_path,
+            "load_args": self._load_args,
+            "save_args": self._save_args,
+            "read_only": self._read_only,
+        }
 
     @property
     def read_only(self) -> bool:

@@ -11,7 +11,7 @@ from safetensors.torch import load_file, save_file
 
 from heima_kedro.models.adapters import AdapterWeights
 
-from ._folder import FolderDataset
+from ._local import FolderDataset
 
 _CONFIG, _WEIGHTS, _EXTRA = (
     "adapter_config.json",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ._file import VersionedFileDataset
+from ._local import VersionedFileDataset
 
 
 class JSONReportDataset(VersionedFileDataset[dict, dict]):
