@@ -43,9 +43,8 @@ from heima_kedro.data.shapes_cot import (
     make_example,
     render_scene,
 )
-from heima_kedro.evaluation.answering import answer_pairs
+from heima_kedro.evaluation.answering import AnsweringConfig, answer_pairs
 from heima_kedro.evaluation.answers import conclusion_accuracy
-from heima_kedro.models.generation import DecodingConfig
 from heima_kedro.models.lora import LoraSettings, encoder_lora_config
 from heima_kedro.models.tokenizer import thinking_token_ids
 from heima_kedro.training.stages import StageConfig, train_stage
@@ -321,8 +320,7 @@ def main() -> None:
             processor=loaded["processor"],
             pairs=scored,
             images=images,
-            decoding=DecodingConfig(**evaluation["decoding"]),
-            limit=evaluation.get("limit"),
+            config=AnsweringConfig.from_params(evaluation),
         )
         predictions = [answer.text for answer in answers]
         hits = defaultdict(list)

@@ -3,7 +3,9 @@ the compute device, in eval mode, with the configured threads and decoding."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 import torch
@@ -13,6 +15,35 @@ from transformers import MllamaProcessor
 from heima_kedro.data.images import ImageLoaders, require_images
 from heima_kedro.models.compute import default_device, torch_threads
 from heima_kedro.models.generation import DecodingConfig, Generation, generate_with_states
+
+
+@dataclass(frozen=True)
+class AnsweringConfig:
+    """Which test pairs are answered (the first ``limit``; all when null), how they are decoded,
+    and with how many torch threads (null: torch's default)."""
+
+    decoding: DecodingConfig
+    limit: int | None = None
+    torch_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("limit", "torch_threads"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise ValueError(f"{name} must be an integer >= 1 or null, got {value!r}")
+
+    @classmethod
+    def from_params(
+        cls, params: Mapping[str, Any], *, decoding: str = "decoding"
+    ) -> AnsweringConfig:
+        """From an evaluation's parameter group; ``decoding`` names its decoding block."""
+        return cls(
+            decoding=DecodingConfig(**params[decoding]),
+            limit=params.get("limit"),
+            torch_threads=params.get("torch_threads"),
+        )
 
 
 def first_pairs(pairs: pd.DataFrame, limit: int | None) -> pd.DataFrame:
@@ -61,24 +92,22 @@ def answer_pairs(
     processor: MllamaProcessor,
     pairs: pd.DataFrame,
     images: ImageLoaders,
-    decoding: DecodingConfig,
-    limit: int | None = None,
+    config: AnsweringConfig,
     capture_ids: Collection[int] = (),
-    threads: int | None = None,
     warm_up: bool = False,
     progress: str | None = None,
 ) -> tuple[pd.DataFrame, list[Generation]]:
-    """The first ``limit`` pairs (all when unset) and their answers, in the same order."""
-    pairs = first_pairs(pairs, limit)
+    """The pairs ``config`` selects and their answers, in the same order."""
+    pairs = first_pairs(pairs, config.limit)
     require_images(pairs=pairs, images=images)
     generations = answer(
         model=model,
         processor=processor,
         images=[images[image]() for image in pairs["image"]],
         questions=list(pairs["question"]),
-        decoding=decoding,
+        decoding=config.decoding,
         capture_ids=capture_ids,
-        threads=threads,
+        threads=config.torch_threads,
         warm_up=warm_up,
         progress=progress,
     )

@@ -22,7 +22,7 @@ from transformers import (
 
 from heima_kedro.data.cot import THINKING_STAGES
 from heima_kedro.data.images import ImageLoaders
-from heima_kedro.evaluation.answering import answer_pairs
+from heima_kedro.evaluation.answering import AnsweringConfig, answer_pairs
 from heima_kedro.evaluation.answers import conclusion_accuracy, well_formed_rate
 from heima_kedro.evaluation.plots import MetricsHistory, plot_loss_curves
 from heima_kedro.models.factory import (
@@ -32,7 +32,6 @@ from heima_kedro.models.factory import (
     build_tiny_decoder,
     build_tiny_encoder,
 )
-from heima_kedro.models.generation import DecodingConfig
 from heima_kedro.models.tokenizer import TokenizerConfig, train_tokenizer
 from heima_kedro.pipelines.tracking import metrics_history
 from heima_kedro.training.stages import StageConfig, train_stage
@@ -119,8 +118,7 @@ def evaluate_cot_baseline_node(
         processor=processor,
         pairs=test_pairs,
         images=encoder_images,
-        decoding=DecodingConfig(**evaluation["decoding"]),
-        limit=evaluation.get("limit"),
+        config=AnsweringConfig.from_params(evaluation),
     )
     predictions = [answer.text for answer in answers]
     report = {

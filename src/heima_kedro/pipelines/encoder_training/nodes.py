@@ -14,12 +14,11 @@ from transformers import MllamaForConditionalGeneration, MllamaProcessor, PreTra
 
 from heima_kedro.data.cot import THINKING_STAGES, is_heima_format
 from heima_kedro.data.images import ImageLoaders
-from heima_kedro.evaluation.answering import answer_pairs
+from heima_kedro.evaluation.answering import AnsweringConfig, answer_pairs
 from heima_kedro.evaluation.answers import conclusion_accuracy
 from heima_kedro.evaluation.plots import MetricsHistory, plot_loss_curves
 from heima_kedro.models.adapters import AdapterWeights
 from heima_kedro.models.compute import seeded
-from heima_kedro.models.generation import DecodingConfig
 from heima_kedro.models.lora import LoraSettings, encoder_lora_config
 from heima_kedro.models.tokenizer import thinking_token_ids
 from heima_kedro.pipelines.tracking import metrics_history
@@ -86,8 +85,7 @@ def evaluate_heima_encoder_node(
         processor=processor,
         pairs=test_pairs,
         images=encoder_images,
-        decoding=DecodingConfig(**evaluation["decoding"]),
-        limit=evaluation.get("limit"),
+        config=AnsweringConfig.from_params(evaluation),
     )
     predictions = [answer.text for answer in answers]
     formats = [

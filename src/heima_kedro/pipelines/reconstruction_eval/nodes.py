@@ -21,7 +21,7 @@ from transformers import (
 from heima_kedro.data.cot import STAGES, THINKING_STAGES, StageError
 from heima_kedro.data.decoder_samples import decoder_question, strip_answer_template
 from heima_kedro.data.images import ImageLoaders
-from heima_kedro.evaluation.answering import answer_pairs, first_pairs
+from heima_kedro.evaluation.answering import AnsweringConfig, answer_pairs, first_pairs
 from heima_kedro.evaluation.answers import extract_conclusion, is_correct
 from heima_kedro.evaluation.plots import MetricsHistory
 from heima_kedro.evaluation.text_metrics import BertScoreConfig, Scorer, load_wordnet
@@ -57,10 +57,8 @@ def heima_answers_node(
         processor=processor,
         pairs=test_pairs,
         images=encoder_images,
-        decoding=DecodingConfig(**evaluation["encoder_decoding"]),
-        limit=evaluation.get("limit"),
+        config=AnsweringConfig.from_params(evaluation, decoding="encoder_decoding"),
         capture_ids=list(thinking_token_ids(processor.tokenizer, thinking_tokens).values()),
-        threads=evaluation["torch_threads"],
         progress="Heima Encoder answers",
     )
     return answers
@@ -79,9 +77,7 @@ def cot_answers_node(
         processor=processor,
         pairs=test_pairs,
         images=encoder_images,
-        decoding=DecodingConfig(**evaluation["cot_decoding"]),
-        limit=evaluation.get("limit"),
-        threads=evaluation["torch_threads"],
+        config=AnsweringConfig.from_params(evaluation, decoding="cot_decoding"),
         progress="CoT answers",
     )
     return answers

@@ -13,11 +13,10 @@ from matplotlib.figure import Figure
 from transformers import MllamaForConditionalGeneration, MllamaProcessor
 
 from heima_kedro.data.images import ImageLoaders
-from heima_kedro.evaluation.answering import answer_pairs
+from heima_kedro.evaluation.answering import AnsweringConfig, answer_pairs
 from heima_kedro.evaluation.answers import count_tokens
 from heima_kedro.evaluation.plots import MetricsHistory, plot_token_counts
 from heima_kedro.models.adapters import AdapterWeights
-from heima_kedro.models.generation import DecodingConfig
 from heima_kedro.pipelines.tracking import scalar_metrics
 
 logger = logging.getLogger(__name__)
@@ -38,9 +37,7 @@ def _timed_answers(
         processor=processor,
         pairs=pairs,
         images=images,
-        decoding=DecodingConfig(**counting["decoding"]),
-        limit=counting.get("limit"),
-        threads=counting["torch_threads"],
+        config=AnsweringConfig.from_params(counting),
         warm_up=True,
         progress=label,
     )
