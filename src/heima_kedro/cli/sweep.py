@@ -119,7 +119,8 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         "--params",
         default="",
         metavar="KEY=VALUE,...",
-        help="more `kedro run --params` for every run, e.g. cot_baseline.train.max_steps=100",
+        help="more `kedro run --params` for every run, "
+        "e.g. cot_baseline.stage_0.train.max_steps=100",
     )
     parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     return parser

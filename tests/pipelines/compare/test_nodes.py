@@ -83,7 +83,7 @@ def test_sweep_runs_each_setting_then_compares_only_its_own_runs():
         "ratio=0.05",
     ]
     commands = sweep_commands(
-        settings, started_ms=123, extra_params="cot_baseline.train.max_steps=5", env="base"
+        settings, started_ms=123, extra_params="cot_baseline.stage_0.train.max_steps=5", env="base"
     )
     assert len(commands) == 5
     assert commands[1][-4:] == [
@@ -91,7 +91,7 @@ def test_sweep_runs_each_setting_then_compares_only_its_own_runs():
         "base",
         "--params",
         "data_prep.thinking.mode=fixed,data_prep.thinking.fixed=2,data_prep.thinking.ratio=0.1,"
-        "cot_baseline.train.max_steps=5",
+        "cot_baseline.stage_0.train.max_steps=5",
     ]
     assert commands[-1][-5:] == [
         "base",
