@@ -24,13 +24,12 @@ from kedro.framework.startup import bootstrap_project
 
 from _results import write_result
 from heima_kedro.data.cot import THINKING_STAGES, StageError
-from heima_kedro.data.decoder_samples import decoder_question
+from heima_kedro.evaluation.reconstruction import StageReconstructor
 from heima_kedro.models.generation import (
     DecodingConfig,
     generate_with_states,
     stage_thinking_states,
 )
-from heima_kedro.models.handoff import HandoffConfig, reconstruct, trained_decoder
 from heima_kedro.models.tokenizer import thinking_token_ids
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,21 +74,23 @@ def main() -> None:
             capture_ids=list(encoder_ids.values()),
         )
 
-    decoders = {}
-    for stage in THINKING_STAGES:
-        config = HandoffConfig(
+    decoders = {
+        stage: StageReconstructor.load(
+            stage=stage,
+            decoder_base=decoder_base(),
+            adapter=adapters[stage],
+            tokenizer=decoder_tokenizer,
+            thinking_tokens=tokens,
             encoder_width=encoder.config.text_config.hidden_size,
-            decoder_width=decoder_base().config.hidden_size,
-            token_id=thinking_token_ids(decoder_tokenizer, tokens)[stage],
+            question_template=evaluation["question_template"],
         )
-        decoders[stage] = trained_decoder(
-            decoder_base=decoder_base(), adapter=adapters[stage], config=config
-        )
+        for stage in THINKING_STAGES
+    }
 
     def reconstructions(generations, batch_size: int) -> dict[str, list[str]]:
         out = {}
         for stage in THINKING_STAGES:
-            users, states = [], []
+            questions, states = [], []
             for row, generation in enumerate(generations):
                 try:
                     span = stage_thinking_states(
@@ -100,24 +101,13 @@ def main() -> None:
                     )
                 except StageError:
                     continue
-                users.append(
-                    decoder_question(
-                        stage=stage,
-                        question=pairs.at[row, "question"],
-                        thinking=tokens[stage] * len(span),
-                        question_template=evaluation["question_template"],
-                    )
-                )
+                questions.append(pairs.at[row, "question"])
                 states.append(span)
             decoding = DecodingConfig(
                 **{**evaluation["decoder_decoding"], "batch_size": batch_size}
             )
-            out[stage] = reconstruct(
-                decoder=decoders[stage],
-                tokenizer=decoder_tokenizer,
-                users=users,
-                states=states,
-                decoding=decoding,
+            out[stage] = decoders[stage].reconstruct(
+                questions=questions, states=states, decoding=decoding
             )
         return out
 

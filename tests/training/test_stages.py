@@ -54,12 +54,19 @@ def test_checkpoint_null_trains_without_checkpoints():
     assert StageConfig.from_params({**STAGE, "checkpoint": None}).checkpoint is None
 
 
-def test_launch_takes_the_process_count_and_config_file_it_is_given(tmp_path):
+def test_launch_takes_the_process_count_from_the_config_file_unless_given(tmp_path):
     config_file = tmp_path / "fsdp.yaml"
-    config_file.write_text("distributed_type: FSDP\n")
-    config = LaunchConfig(num_processes=2, config_file=str(config_file))
-    assert config.launches
-    command = launch_command(run_dir=tmp_path, config=config)
-    assert command[command.index("--num_processes") + 1] == "2"
+    config_file.write_text("distributed_type: FSDP\nnum_processes: 8\n")
+    from_file = LaunchConfig(config_file=str(config_file))
+    assert from_file.launches
+    command = launch_command(run_dir=tmp_path, config=from_file)
+    assert "--num_processes" not in command  # it would override the file's 8
     assert command[command.index("--config_file") + 1] == str(config_file)
     assert command[-3:] == ["heima_kedro.training.rank", "--run-dir", str(tmp_path)]
+    given = launch_command(
+        run_dir=tmp_path, config=LaunchConfig(num_processes=2, config_file=str(config_file))
+    )
+    assert given[given.index("--num_processes") + 1] == "2"
+    ddp = launch_command(run_dir=tmp_path, config=LaunchConfig(num_processes=2))
+    assert "--multi_gpu" in ddp and "--config_file" not in ddp
+    assert not LaunchConfig().launches and not LaunchConfig(num_processes=1).launches

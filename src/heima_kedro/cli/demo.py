@@ -24,12 +24,11 @@ from PIL import Image
 from transformers import MllamaProcessor, PreTrainedTokenizerBase
 
 from heima_kedro.data.cot import THINKING_STAGES, StageError
-from heima_kedro.data.decoder_samples import decoder_question, strip_answer_template
 from heima_kedro.evaluation.answering import answer
 from heima_kedro.evaluation.answers import TokenCounts, count_tokens
-from heima_kedro.models.compute import default_device, torch_threads
+from heima_kedro.evaluation.reconstruction import StageReconstructor
+from heima_kedro.models.compute import torch_threads
 from heima_kedro.models.generation import DecodingConfig, Generation, stage_thinking_states
-from heima_kedro.models.handoff import HandoffConfig, reconstruct, trained_decoder
 from heima_kedro.models.tokenizer import thinking_token_ids
 from heima_kedro.pipeline_registry import STUDY_ORDER
 
@@ -157,7 +156,7 @@ def run_demo(
     processor = catalog.load("processor")
     decoder_tokenizer = catalog.load("decoder_tokenizer")
     encoder_ids = thinking_token_ids(processor.tokenizer, settings.thinking_tokens)
-    decoder_ids = thinking_token_ids(decoder_tokenizer, settings.thinking_tokens)
+    thinking_token_ids(decoder_tokenizer, settings.thinking_tokens)  # fails before any model loads
     with torch_threads(settings.threads):
         cot, _ = _answer(
             catalog.load("cot_model"), processor, image, question, settings, capture_ids=[]
@@ -174,7 +173,7 @@ def run_demo(
                 decoder_tokenizer,
                 generation,
                 stage,
-                (encoder_ids[stage], decoder_ids[stage]),
+                encoder_ids[stage],
                 question,
                 settings,
             )
@@ -210,43 +209,31 @@ def _decode_thought(
     tokenizer: PreTrainedTokenizerBase,
     generation: Generation,
     stage: str,
-    token_ids: tuple[int, int],
+    encoder_id: int,
     question: str,
     settings: DemoSettings,
 ) -> Thought:
-    """``token_ids``: the stage's thinking token in the encoder's and the decoder's vocabulary."""
+    """``encoder_id``: the stage's thinking token in the encoder's vocabulary."""
     token = settings.thinking_tokens[stage]
-    encoder_id, decoder_id = token_ids
     try:
         states = stage_thinking_states(
             generation=generation, stage=stage, token=token, token_id=encoder_id
         )
     except StageError as error:
         return Thought(stage=stage, text="", failure=str(error))
-    base = catalog.load("decoder_base")  # fresh per stage: merging a LoRA changes its base in place
-    decoder = trained_decoder(
-        decoder_base=base,
-        adapter=catalog.load(f"decoder_{stage}.adapter"),
-        config=HandoffConfig(
-            encoder_width=int(states.shape[-1]),
-            decoder_width=base.config.hidden_size,
-            token_id=decoder_id,
-        ),
-    ).to(default_device())
-    user = decoder_question(
+    reconstructor = StageReconstructor.load(
         stage=stage,
-        question=question,
-        thinking=token * len(states),
+        decoder_base=catalog.load("decoder_base"),  # fresh per stage: merging changes a base
+        adapter=catalog.load(f"decoder_{stage}.adapter"),
+        tokenizer=tokenizer,
+        thinking_tokens=settings.thinking_tokens,
+        encoder_width=int(states.shape[-1]),
         question_template=settings.question_template,
     )
-    (text,) = reconstruct(
-        decoder=decoder,
-        tokenizer=tokenizer,
-        users=[user],
-        states=[states],
-        decoding=settings.decoder_decoding,
+    (text,) = reconstructor.reconstruct(
+        questions=[question], states=[states], decoding=settings.decoder_decoding
     )
-    return Thought(stage=stage, text=strip_answer_template(stage=stage, text=text))
+    return Thought(stage=stage, text=text)
 
 
 def demo_in_project(

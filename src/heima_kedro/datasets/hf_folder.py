@@ -22,9 +22,9 @@ class HFPretrainedDataset(FolderDataset[Any, Any]):
 
     Example (catalog)::
 
-        encoder_base:
+        cot_model:
           type: heima_kedro.datasets.HFPretrainedDataset
-          filepath: data/06_models/encoder_base
+          filepath: data/06_models/cot_model
           hf_class: transformers.MllamaForConditionalGeneration
           load_args: {dtype: bfloat16}
     """

@@ -27,11 +27,11 @@ class PeftAdapterDataset(FolderDataset[Any, AdapterWeights]):
 
     Example (catalog)::
 
-        "{namespace}.encoder_adapter":
+        "{namespace}.adapter":
           type: heima_kedro.datasets.PeftAdapterDataset
-          filepath: data/06_models/{namespace}/encoder_adapter
+          filepath: data/06_models/adapters/{namespace}
           versioned: true
-          mlflow_artifact_path: "{namespace}/adapter"   # optional: also log it to MLflow
+          mlflow_artifact_path: "adapters/{namespace}"   # optional: also log it to MLflow
     """
 
     def load(self) -> AdapterWeights:

@@ -79,6 +79,8 @@ class TinyEncoderConfig:
     patch_size: int = 16
 
     def __post_init__(self) -> None:
+        for name in ("cross_attention_layers", "vision_intermediate_layers"):  # YAML gives lists
+            object.__setattr__(self, name, tuple(getattr(self, name)))
         _check_positive(
             "encoder",
             hidden_size=self.hidden_size,

@@ -27,25 +27,27 @@ RANK_MODULE = "heima_kedro.training.rank"
 
 @dataclass(frozen=True)
 class LaunchConfig:
-    """``num_processes`` > 1 launches; ``config_file`` is an Accelerate config (e.g. FSDP);
-    ``run_dir`` is where inputs and results pass (a temporary folder by default)."""
+    """``config_file`` is an Accelerate config (DDP, FSDP, DeepSpeed) and says how many
+    processes; ``num_processes`` given overrides it (without a config file, more than one
+    launches DDP); ``run_dir`` is where inputs and results pass (a temporary folder by default)."""
 
-    num_processes: int = 1
+    num_processes: int | None = None
     config_file: str | None = None
     run_dir: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.num_processes, int) or self.num_processes < 1:
-            raise ValueError(
-                f"launch.num_processes must be an integer >= 1, got {self.num_processes!r}"
-            )
+        value = self.num_processes
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ValueError(f"launch.num_processes must be an integer >= 1 or null, got {value!r}")
         if self.config_file and not Path(self.config_file).is_file():
             raise ValueError(f"launch.config_file not found: '{self.config_file}'")
 
     @property
     def launches(self) -> bool:
         """Whether the stage runs under ``accelerate launch`` rather than in this process."""
-        return self.num_processes > 1 or bool(self.config_file)
+        return bool(self.config_file) or (self.num_processes or 1) > 1
 
 
 @contextmanager
@@ -61,18 +63,20 @@ def run_folder(config: LaunchConfig) -> Iterator[Path]:
 
 
 def launch_command(*, run_dir: Path, config: LaunchConfig) -> list[str]:
+    """``accelerate launch`` of the ranks; ``--num_processes`` only when given, since on the
+    command line it overrides the config file's."""
     command = [
         sys.executable,
         "-m",
         "accelerate.commands.launch",
-        "--num_processes",
-        str(config.num_processes),
         "--main_process_port",
         str(_free_port()),
     ]
+    if config.num_processes is not None:
+        command += ["--num_processes", str(config.num_processes)]
     if config.config_file:
         command += ["--config_file", config.config_file]
-    elif config.num_processes > 1:
+    elif (config.num_processes or 1) > 1:
         # Accelerate's multi-process launcher (torchrun underneath); without CUDA the ranks use
         # gloo on the CPU (`accelerate launch --cpu` would start a single process).
         command.append("--multi_gpu")
@@ -82,7 +86,7 @@ def launch_command(*, run_dir: Path, config: LaunchConfig) -> list[str]:
 def run_ranks(*, run_dir: Path, config: LaunchConfig) -> None:
     """Start the ranks on the inputs in ``run_dir`` and wait for them; a failed launch raises."""
     command = launch_command(run_dir=run_dir, config=config)
-    logger.info("Launching %d processes: %s", config.num_processes, " ".join(command))
+    logger.info("Launching the stage's ranks: %s", " ".join(command))
     completed = subprocess.run(command, env={**os.environ, "PYTHONUNBUFFERED": "1"}, check=False)
     if completed.returncode != 0:
         raise RuntimeError(

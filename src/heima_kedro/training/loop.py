@@ -36,7 +36,8 @@ logger = logging.getLogger(__name__)
 class TrainConfig:
     """``max_steps`` (optimizer steps), when set, overrides ``epochs``; the learning rate decays
     by cosine to ``min_lr_ratio × lr`` at the last step. ``clip`` null trains without gradient
-    clipping; ``eval_every`` 0 evaluates only at the end."""
+    clipping. ``eval_every`` applies to a caller's ``evaluate`` (the research scripts'; the
+    pipelines evaluate after training): 0 evaluates only at the end."""
 
     lr: float = 1e-3
     min_lr_ratio: float = 0.1
@@ -95,7 +96,8 @@ class TrainResult:
         return self.tokens / self.seconds if self.seconds else 0.0
 
     def history(self) -> dict:
-        """The part a checkpoint carries (evaluations are re-run, not restored)."""
+        """The part a checkpoint carries (not the evaluations: those of the steps before a resume
+        are not repeated)."""
         return {
             key: getattr(self, key)
             for key in ("losses", "lrs", "steps", "tokens", "target_tokens", "seconds")
@@ -283,6 +285,8 @@ def _train(
         start, state = resumed
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
+        if torch.cuda.is_available() and "cuda_rng" in state:
+            torch.cuda.set_rng_state(state["cuda_rng"])
         result = TrainResult(**state["result"])
         logger.info(
             "Resuming from the checkpoint of step %d/%d in %s",
@@ -342,8 +346,10 @@ def _train(
                 accelerator.backward(loss)
             step_loss += loss.detach()
             tokens += batch["attention_mask"].sum()
-        if accelerator.num_processes > 1:
+        if accelerator.num_processes > 1:  # the step's figures over every process
             step_loss = accelerator.reduce(step_loss, reduction="mean")
+            tokens = accelerator.reduce(tokens, reduction="sum")
+            n_targets = accelerator.reduce(n_targets, reduction="sum")
 
         # clip, step, zero grads
         if config.clip is not None:
@@ -374,6 +380,11 @@ def _train(
                     state={
                         "optimizer": optimizer.state_dict(),
                         "torch_rng": torch.get_rng_state(),
+                        **(
+                            {"cuda_rng": torch.cuda.get_rng_state()}
+                            if torch.cuda.is_available()
+                            else {}
+                        ),
                         "result": result.history(),
                     },
                 )

@@ -164,14 +164,17 @@ def _write_model(model: nn.Module, folder: Path) -> None:
             )
         base.save_pretrained(folder / "base")
         source = folder / "base"
-    (folder / _BASE).write_text(json.dumps({"base": str(source)}))
+    # The dtype it was loaded in (e.g. the catalog's bfloat16 at 11B), for the ranks to match.
+    dtype = str(base.dtype).removeprefix("torch.")
+    (folder / _BASE).write_text(json.dumps({"base": str(source), "dtype": dtype}))
     if is_peft:
         model.save_pretrained(folder / _ADAPTER)
 
 
 def _read_model(folder: Path, model_class: type) -> nn.Module:
+    saved = json.loads((folder / _BASE).read_text())
     base = model_class.from_pretrained(
-        json.loads((folder / _BASE).read_text())["base"], use_safetensors=True
+        saved["base"], dtype=getattr(torch, saved["dtype"]), use_safetensors=True
     )
     if (folder / _ADAPTER).is_dir():
         return PeftModel.from_pretrained(base, folder / _ADAPTER, is_trainable=True)

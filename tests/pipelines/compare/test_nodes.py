@@ -1,4 +1,4 @@
-"""compare's nodes on hand-made MLflow search results, and the sweep's commands."""
+"""compare's nodes on hand-made MLflow search results."""
 
 from pathlib import Path
 
@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 import yaml
 
-from heima_kedro.cli.sweep import sweep_commands, sweep_settings
 from heima_kedro.pipelines.compare.nodes import (
     compare_runs_node,
     comparison_markdown_node,
@@ -72,31 +71,3 @@ def test_missing_metrics_are_named_in_the_markdown_and_the_plot_still_draws():
 def test_no_runs_is_a_clear_error():
     with pytest.raises(ValueError, match="no finished MLflow runs"):
         compare_runs_node(_runs().iloc[0:0], PARAMS)
-
-
-def test_sweep_runs_each_setting_then_compares_only_its_own_runs():
-    settings = sweep_settings(fixed=[1, 2, 4], ratios=[0.05])
-    assert [setting.label for setting in settings] == [
-        "k=1 fixed",
-        "k=2 fixed",
-        "k=4 fixed",
-        "ratio=0.05",
-    ]
-    commands = sweep_commands(
-        settings, started_ms=123, extra_params="cot_baseline.stage_0.train.max_steps=5", env="base"
-    )
-    assert len(commands) == 5
-    assert commands[1][-4:] == [
-        "--env",
-        "base",
-        "--params",
-        "data_prep.thinking.mode=fixed,data_prep.thinking.fixed=2,data_prep.thinking.ratio=0.1,"
-        "cot_baseline.stage_0.train.max_steps=5",
-    ]
-    assert commands[-1][-5:] == [
-        "base",
-        "--pipelines",
-        "compare",
-        "--params",
-        "compare_runs_filter=attributes.start_time >= 123",
-    ]

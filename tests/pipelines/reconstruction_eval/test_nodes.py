@@ -201,7 +201,7 @@ def test_the_trained_encoder_answers_and_each_pair_is_reconstructed_under_every_
             test_pairs,
             TOKENS,
             evaluation,
-            params["decoder_training"]["decoder_caption"],
+            params["decoder_training"]["decoder_caption"]["target"],
         )
     assert len(records) == 3 * EVALUATED_PAIRS
     assert set(records["condition"]) == {"real", "shuffled", "zeros"}

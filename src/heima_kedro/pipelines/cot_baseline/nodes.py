@@ -73,7 +73,7 @@ def build_models_node(
     tokenizer: PreTrainedTokenizerFast, model_factory: dict[str, Any]
 ) -> tuple[MllamaProcessor, MllamaForConditionalGeneration, LlamaForCausalLM]:
     """The processor, the untrained tiny encoder (Mllama) and the tiny decoder base (Llama)."""
-    encoder_config = TinyEncoderConfig(**_tuples(model_factory["encoder"]))
+    encoder_config = TinyEncoderConfig(**model_factory["encoder"])
     processor = build_processor(tokenizer=tokenizer, image_size=encoder_config.image_size)
     encoder = build_tiny_encoder(config=encoder_config, tokenizer=tokenizer)
     decoder = build_tiny_decoder(
@@ -144,13 +144,6 @@ def plot_cot_baseline_curves_node(cot_baseline_loss: MetricsHistory) -> Figure:
     return plot_loss_curves(
         histories={"stage 0 (full_cot)": cot_baseline_loss}, title="CoT baseline training"
     )
-
-
-def _tuples(config: dict[str, Any]) -> dict[str, Any]:
-    """YAML lists → tuples, as the frozen configs expect."""
-    return {
-        key: tuple(value) if isinstance(value, list) else value for key, value in config.items()
-    }
 
 
 def _millions(model: torch.nn.Module) -> float:

@@ -19,19 +19,17 @@ from transformers import (
 )
 
 from heima_kedro.data.cot import STAGES, THINKING_STAGES, StageError
-from heima_kedro.data.decoder_samples import decoder_question, strip_answer_template
 from heima_kedro.data.images import ImageLoaders
 from heima_kedro.evaluation.answering import AnsweringConfig, answer_pairs, first_pairs
 from heima_kedro.evaluation.answers import extract_conclusion, is_correct
 from heima_kedro.evaluation.plots import MetricsHistory
+from heima_kedro.evaluation.reconstruction import StageReconstructor
 from heima_kedro.evaluation.text_metrics import BertScoreConfig, Scorer, load_wordnet
 from heima_kedro.models.adapters import AdapterWeights
-from heima_kedro.models.compute import default_device, torch_threads
+from heima_kedro.models.compute import torch_threads
 from heima_kedro.models.generation import DecodingConfig, Generation, stage_thinking_states
-from heima_kedro.models.handoff import HandoffConfig, reconstruct, trained_decoder
 from heima_kedro.models.tokenizer import thinking_token_ids
 from heima_kedro.pipelines.tracking import scalar_metrics
-from heima_kedro.training.stages import StageConfig
 
 logger = logging.getLogger(__name__)
 
@@ -144,56 +142,36 @@ def reconstruct_stage_node(
     test_pairs: pd.DataFrame,
     thinking_tokens: dict[str, str],
     evaluation: dict[str, Any],
-    decoder: dict[str, Any],
+    stage: str,
 ) -> pd.DataFrame:
-    """One stage's reconstructions of every test pair under each condition, by the decoder
-    trained with the ``decoder`` parameters; a pair without a usable span gets an empty
-    reconstruction marked with the reason."""
-    stage = StageConfig.from_params(decoder).target
+    """``stage``'s reconstructions of every test pair under each condition; a pair without a
+    usable span gets an empty reconstruction marked with the reason."""
     pairs = first_pairs(test_pairs, evaluation.get("limit"))
     spans = thinking_spans[stage]
     usable = [row for row, span in enumerate(spans) if not isinstance(span, str)]
     states = [spans[row] for row in usable]
-    token_id = thinking_token_ids(decoder_tokenizer, thinking_tokens)[stage]
     records = []
     if usable:
-        model = trained_decoder(
+        reconstructor = StageReconstructor.load(
+            stage=stage,
             decoder_base=decoder_base,
             adapter=decoder_adapter,
-            config=HandoffConfig(
-                encoder_width=int(states[0].shape[-1]),
-                decoder_width=decoder_base.config.hidden_size,
-                token_id=token_id,
-            ),
+            tokenizer=decoder_tokenizer,
+            thinking_tokens=thinking_tokens,
+            encoder_width=int(states[0].shape[-1]),
+            question_template=evaluation["question_template"],
         )
-        model.to(default_device())
-        for condition, condition_states in _control_states(
-            states, evaluation["controls_seed"]
-        ).items():
-            users = [
-                decoder_question(
-                    stage=stage,
-                    question=pairs.at[row, "question"],
-                    thinking=thinking_tokens[stage] * len(row_states),
-                    question_template=evaluation["question_template"],
-                )
-                for row, row_states in zip(usable, condition_states, strict=True)
-            ]
+        questions = [pairs.at[row, "question"] for row in usable]
+        controls = _control_states(states, evaluation["controls_seed"])
+        for condition, condition_states in controls.items():
             with torch_threads(evaluation["torch_threads"]):
-                texts = reconstruct(
-                    decoder=model,
-                    tokenizer=decoder_tokenizer,
-                    users=users,
+                texts = reconstructor.reconstruct(
+                    questions=questions,
                     states=condition_states,
                     decoding=DecodingConfig(**evaluation["decoder_decoding"]),
                 )
             records += [
-                (
-                    pairs.at[row, "pair_id"],
-                    condition,
-                    strip_answer_template(stage=stage, text=text),
-                    None,
-                )
+                (pairs.at[row, "pair_id"], condition, text, None)
                 for row, text in zip(usable, texts, strict=True)
             ]
         logger.info(

@@ -91,11 +91,11 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ]
     )
-    # Each reconstruction reads the decoder of its stage, and that decoder's parameters.
+    # Each reconstruction reads the decoder of its stage, and the stage that decoder writes.
     stages = per_namespace(
         _stage(),
         groups={
-            f"reconstruction_{stage}": f"decoder_training.decoder_{stage}"
+            f"reconstruction_{stage}": f"decoder_training.decoder_{stage}.target"
             for stage in THINKING_STAGES
         },
         shared=[
