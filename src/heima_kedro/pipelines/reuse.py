@@ -1,6 +1,7 @@
 """The shape of the study's reused pipelines: one template instantiated per namespace (encoder
 stages, decoders, reconstructions), each copy reading its own parameter group as
-``params:stage``, then one node over the copies' outputs (e.g. their loss curves)."""
+``params:stage`` and the template's other inputs as they are named, then one node over the
+copies' outputs (e.g. their loss curves)."""
 
 from __future__ import annotations
 
@@ -13,25 +14,33 @@ def per_namespace(
     template: Pipeline,
     *,
     groups: Mapping[str, str],
-    shared: Iterable[str],
+    own: Iterable[str] = (),
     inputs: Callable[[str], dict[str, str]] | None = None,
 ) -> list[Pipeline]:
     """One copy of ``template`` per namespace of ``groups`` (namespace → its parameter group, read
-    as ``params:stage``). ``shared`` names the datasets and ``params:`` every copy reads
-    unprefixed; ``inputs(namespace)`` maps a copy's other inputs (e.g. the previous stage's)."""
-    shared = list(shared)
-    datasets = {name: name for name in shared if not name.startswith("params:")}
-    parameters = {name: name for name in shared if name.startswith("params:")}
-    return [
-        Pipeline(
-            template,
-            namespace=namespace,
-            inputs={**datasets, **(inputs(namespace) if inputs else {})},
-            parameters={"params:stage": f"params:{group}", **parameters},
-            tags=[namespace],
+    as ``params:stage``). Every other free input of the template is read as it is named, shared
+    by the copies, except those in ``own`` (prefixed with the namespace: ``checkpoints`` →
+    ``stage_1.checkpoints``) and those ``inputs(namespace)`` maps (e.g. the previous stage's)."""
+    copies = []
+    for namespace, group in groups.items():
+        mapped = inputs(namespace) if inputs else {}
+        shared = template.inputs() - {"params:stage", *own, *mapped}
+        copies.append(
+            Pipeline(
+                template,
+                namespace=namespace,
+                inputs={
+                    **{name: name for name in shared if not name.startswith("params:")},
+                    **mapped,
+                },
+                parameters={
+                    "params:stage": f"params:{group}",
+                    **{name: name for name in shared if name.startswith("params:")},
+                },
+                tags=[namespace],
+            )
         )
-        for namespace, group in groups.items()
-    ]
+    return copies
 
 
 def over_namespaces(

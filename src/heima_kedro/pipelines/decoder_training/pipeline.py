@@ -59,15 +59,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     decoders = per_namespace(
         _decoder(),
         groups={decoder: f"decoder_training.{decoder}" for decoder in DECODERS},
-        shared=[
-            "decoder_base",
-            "decoder_tokenizer",
-            "decoder_thinking_states",
-            "train_pairs",
-            "params:data_prep.thinking.tokens",
-            "params:decoder_training.lora",
-            "params:decoder_training.torch_threads",
-        ],
+        own=["checkpoints"],
     )
     plot = over_namespaces(
         plot_decoder_curves_node,

@@ -66,7 +66,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     stages = per_namespace(
         _stage(),
         groups={stage: f"encoder_training.{stage}" for stage in STAGES},
-        shared=["cot_model", "processor", "train_pairs", "encoder_images"],
+        own=["checkpoints"],
         inputs=lambda stage: {"init_adapter": starts[stage]},
     )
     evaluate = Pipeline(

@@ -98,15 +98,6 @@ def create_pipeline(**kwargs) -> Pipeline:
             f"reconstruction_{stage}": f"decoder_training.decoder_{stage}.target"
             for stage in THINKING_STAGES
         },
-        shared=[
-            "decoder_base",
-            "decoder_tokenizer",
-            "heima_thinking_spans",
-            "test_pairs",
-            "text_scorer",
-            "params:data_prep.thinking.tokens",
-            "params:reconstruction_eval",
-        ],
         inputs=lambda namespace: {
             "decoder_adapter": f"decoder_{namespace.removeprefix('reconstruction_')}.adapter"
         },
