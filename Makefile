@@ -7,6 +7,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
+# Without its declared requirements (see pyproject.toml's lmms extra).
+LMMS_EVAL_VERSION := 0.7.3
 BIN := $(VENV)/bin
 # apt-get needs root: use sudo unless we are root already.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -19,7 +21,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(TORCH_SPEC)
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,lmms]"
+	$(BIN)/pip install --quiet --no-deps lmms-eval==$(LMMS_EVAL_VERSION)
 	touch $@
 
 # Debian's headless Chromium, for the kedro-viz browser test (tests/test_viz.py).

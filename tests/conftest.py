@@ -4,6 +4,13 @@ that every read-only test of the study's outputs shares."""
 
 from __future__ import annotations
 
+import os
+
+# No test reaches the Hugging Face Hub: a data set or model not on the disk fails at once.
+# huggingface_hub and datasets read these when first imported, so they come before any import.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+
 import sys
 from dataclasses import dataclass
 from pathlib import Path

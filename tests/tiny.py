@@ -110,4 +110,10 @@ TRAINED_STUDY = {
         "decoder_decoding": {"max_new_tokens": 6},
     },
     "token_count": {"limit": 3, "decoding": {"max_new_tokens": 64}},
+    # As reconstruction_eval's, so both answer the same pairs the same way.
+    "zero_shot_eval": {
+        "limit": EVALUATED_PAIRS,
+        "heima_decoding": {"max_new_tokens": 40},
+        "cot_decoding": {"max_new_tokens": 12},
+    },
 }

@@ -1,14 +1,18 @@
-"""Project hooks: MLflow run names that say what ran."""
+"""Project hooks: MLflow run names that say what ran, and a run's inputs checked before its
+first node."""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
+from kedro.io import DataCatalog
+from kedro.pipeline import Pipeline
 
 from heima_kedro.data.thinking import thinking_label
-from heima_kedro.pipeline_registry import STUDY_ORDER
+from heima_kedro.pipeline_registry import STUDY_ORDER, STUDY_PHASES
 
 #: Options of ``kedro run`` that run only part of the named pipelines.
 _SLICING_OPTIONS = ("node_names", "from_nodes", "to_nodes", "from_inputs", "to_outputs")
@@ -66,3 +70,57 @@ class MlflowRunNameHook:
             self._context.params,
             default_env=self._context.config_loader.default_run_env or "base",
         )
+
+
+#: What a pipeline's nodes import beyond the core install; importing it names the install.
+_PIPELINE_MODULES = {"zero_shot_eval": "heima_kedro.evaluation.lmms"}
+
+
+def _writers(dataset: str) -> list[str]:
+    # Each pipeline built afresh: during a run, Kedro's registry holds only the run's pipelines.
+    return sorted(
+        name
+        for name in STUDY_PHASES
+        if dataset
+        in importlib.import_module(f"heima_kedro.pipelines.{name}").create_pipeline().all_outputs()
+    )
+
+
+def _filepath(catalog: DataCatalog, name: str) -> str | None:
+    return None if name.startswith("params:") else getattr(catalog.get(name), "_filepath", None)
+
+
+def missing_inputs(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
+    """One line per versioned dataset the run reads but none of its nodes writes (under any
+    name: two entries may share a path), and that has no saved version (a model, an adapter,
+    the test pairs), naming the pipeline that writes it."""
+    written = {_filepath(catalog, name) for name in pipeline.all_outputs()} - {None}
+    lines = []
+    for name in sorted(pipeline.inputs()):
+        dataset = None if name.startswith("params:") else catalog.get(name)
+        if (
+            getattr(dataset, "_version", None) is None  # parameters, raw inputs, memory
+            or _filepath(catalog, name) in written
+            or catalog.exists(name)
+        ):
+            continue
+        writers = " or ".join(f"`kedro run --pipelines {w}`" for w in _writers(name))
+        lines.append(
+            f"'{name}' has no saved version" + (f": run {writers} first" if writers else "")
+        )
+    return lines
+
+
+class RunInputsHook:
+    """Before the first node: every versioned input the run does not write exists, and each
+    pipeline's optional install is there, so a missing adapter stops the run before a model
+    loads, not after hours of the nodes before it."""
+
+    @hook_impl
+    def before_pipeline_run(self, pipeline: Pipeline, catalog: DataCatalog) -> None:
+        tags = set().union(*(node.tags for node in pipeline.nodes))
+        for name in sorted(tags & set(_PIPELINE_MODULES)):
+            importlib.import_module(_PIPELINE_MODULES[name])
+        missing = missing_inputs(pipeline, catalog)
+        if missing:
+            raise ValueError("; ".join(missing))

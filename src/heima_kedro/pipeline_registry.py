@@ -16,6 +16,7 @@ STUDY_ORDER = (
     "decoder_training",
     "reconstruction_eval",
     "token_count",
+    "zero_shot_eval",
 )
 
 #: Each pipeline's phase of the study, added to its nodes as a tag. ``compare`` is an analysis
@@ -28,6 +29,7 @@ STUDY_PHASES = {
     "decoder_training": "stage_5",
     "reconstruction_eval": "evaluation",
     "token_count": "evaluation",
+    "zero_shot_eval": "evaluation",
     "compare": "analysis",
 }
 

@@ -4,10 +4,10 @@ from pathlib import Path
 
 from kedro.config import OmegaConfigLoader
 
-from heima_kedro.hooks import MlflowRunNameHook
+from heima_kedro.hooks import MlflowRunNameHook, RunInputsHook
 
 # Names each `kedro run`'s MLflow run after what ran (kedro-mlflow's own hook is a plugin).
-HOOKS = (MlflowRunNameHook(),)
+HOOKS = (MlflowRunNameHook(), RunInputsHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

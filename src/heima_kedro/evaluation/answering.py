@@ -62,10 +62,12 @@ def answer(
     threads: int | None = None,
     warm_up: bool = False,
     progress: str | None = None,
+    device: torch.device | str | None = None,
 ) -> list[Generation]:
-    """Each (image, question) answered (see :func:`generate_with_states`). With ``warm_up``, one
-    untimed token is generated first, so the first batch's time is generation, not lazy set-up."""
-    model = model.to(default_device()).eval()
+    """Each (image, question) answered (see :func:`generate_with_states`) on ``device`` (default:
+    :func:`default_device`). With ``warm_up``, one untimed token is generated first, so the first
+    batch's time is generation, not lazy set-up."""
+    model = model.to(device or default_device()).eval()
     with torch_threads(threads):
         if warm_up:
             generate_with_states(

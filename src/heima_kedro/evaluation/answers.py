@@ -62,11 +62,15 @@ def extract_conclusion(answer: str) -> str | None:
     return matches[0].strip() if len(matches) == 1 else None
 
 
+def conclusion_matches(*, conclusion: str | None, reference: str) -> bool:
+    """Whether a conclusion equals the reference after normalisation; no conclusion is wrong."""
+    return conclusion is not None and normalise_answer(conclusion) == normalise_answer(reference)
+
+
 def is_correct(*, answer: str, reference: str) -> bool:
     """Whether ``answer``'s conclusion matches the reference conclusion after normalisation; an
     answer without a (single) conclusion is wrong."""
-    conclusion = extract_conclusion(answer)
-    return conclusion is not None and normalise_answer(conclusion) == normalise_answer(reference)
+    return conclusion_matches(conclusion=extract_conclusion(answer), reference=reference)
 
 
 def conclusion_accuracy(*, predictions: Sequence[str], references: Sequence[str]) -> float:

@@ -1,4 +1,5 @@
-"""Figures people would rather look at than read: training curves per stage and token counts.
+"""Figures people would rather look at than read: training curves per stage, token counts and
+the zero-shot benchmarks.
 
 Figures are built with ``matplotlib.figure.Figure`` (no pyplot), so no backend is chosen.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import pandas as pd
 from matplotlib.figure import Figure
 
 #: A metric's points as kedro-mlflow's metrics-history datasets hold them, by metric name.
@@ -76,5 +78,39 @@ def plot_token_counts(*, report: dict) -> Figure:
         title=f"latency: Heima/CoT = {report['ratio_latency']:.3f}",
     )
     figure.suptitle(f"{report['pairs']} test questions, batch size {report['batch_size']}")
+    figure.tight_layout()
+    return figure
+
+
+def plot_zero_shot(*, table: pd.DataFrame) -> Figure:
+    """Each benchmark's score against mean generated tokens: a point per model, joined per
+    benchmark, tokens on a log scale (the paper's ~10x shows as a fixed step left)."""
+    figure = Figure(figsize=(7, 4.5))
+    axis = figure.subplots()
+    for row in table.itertuples():
+        tokens, scores = (row.cot_tokens, row.heima_tokens), (row.cot_score, row.heima_score)
+        axis.plot(tokens, scores, color="#999999", linewidth=1, zorder=1)
+        axis.annotate(
+            row.benchmark,
+            (row.heima_tokens, row.heima_score),
+            xytext=(5, 5),
+            textcoords="offset points",
+            fontsize=8,
+        )
+    for model, label, color in (
+        ("cot", "CoT (stage 0)", "#4c72b0"),
+        ("heima", "Heima Encoder", "#dd8452"),
+    ):
+        axis.scatter(
+            table[f"{model}_tokens"], table[f"{model}_score"], label=label, color=color, zorder=2
+        )
+    axis.set_xscale("log")
+    axis.set(
+        xlabel="generated tokens per answer (mean, log scale)",
+        ylabel="score (each benchmark's own metric)",
+        title="Zero-shot benchmarks",
+    )
+    axis.legend()
+    axis.grid(alpha=0.3)
     figure.tight_layout()
     return figure
