@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
+from heima_kedro.evaluation.answers import extract_conclusion
 from heima_kedro.evaluation.lmms.harness import ZeroShotConfig
 from heima_kedro.pipelines.zero_shot_eval import create_pipeline
 from heima_kedro.pipelines.zero_shot_eval.nodes import zero_shot_report_node
@@ -108,7 +109,8 @@ def test_the_plugin_answers_and_scores_as_the_study_does(trained_study):
         assert ours["prediction"].tolist() == theirs["prediction"].tolist()
         assert ours["total_tokens"].tolist() == theirs["generated_tokens"].astype(int).tolist()
         assert row[f"{model}_score"] == pytest.approx(report["accuracy"][model])
-        assert row[f"{model}_no_conclusion"] == (theirs["prediction"] == "").sum()
+        unconcluded = sum(extract_conclusion(a) is None for a in theirs["answer"])
+        assert row[f"{model}_no_conclusion"] == unconcluded
     assert (zero_shot.loc[zero_shot["model"] == "heima", "has_conclusion"]).any()
 
 
