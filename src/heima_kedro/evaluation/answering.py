@@ -17,6 +17,15 @@ from heima_kedro.models.compute import default_device, torch_threads
 from heima_kedro.models.generation import DecodingConfig, Generation, generate_with_states
 
 
+def check_count_or_null(*, prefix: str = "", **values: object) -> None:
+    """Each of ``values`` (a limit, a thread count) is an integer >= 1 or null."""
+    for name, value in values.items():
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ValueError(f"{prefix}{name} must be an integer >= 1 or null, got {value!r}")
+
+
 @dataclass(frozen=True)
 class AnsweringConfig:
     """Which test pairs are answered (the first ``limit``; all when null), how they are decoded,
@@ -27,12 +36,7 @@ class AnsweringConfig:
     torch_threads: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("limit", "torch_threads"):
-            value = getattr(self, name)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 1
-            ):
-                raise ValueError(f"{name} must be an integer >= 1 or null, got {value!r}")
+        check_count_or_null(limit=self.limit, torch_threads=self.torch_threads)
 
     @classmethod
     def from_params(

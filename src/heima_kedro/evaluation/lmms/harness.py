@@ -15,6 +15,7 @@ import pandas as pd
 from lmms_eval.evaluator import simple_evaluate
 from lmms_eval.tasks import TaskManager, get_task_dict
 
+from heima_kedro.evaluation.answering import check_count_or_null
 from heima_kedro.evaluation.lmms.models import StudyModel
 from heima_kedro.models.generation import DecodingConfig
 
@@ -57,12 +58,9 @@ class ZeroShotConfig:
         names = [b.task for b in self.benchmarks]
         if len(set(names)) != len(names):
             raise ValueError(f"zero_shot_eval.tasks names a task twice: {names}")
-        for name in ("limit", "torch_threads"):
-            value = getattr(self, name)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 1
-            ):
-                raise ValueError(f"zero_shot_eval.{name} must be an integer >= 1 or null")
+        check_count_or_null(
+            prefix="zero_shot_eval.", limit=self.limit, torch_threads=self.torch_threads
+        )
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> ZeroShotConfig:
