@@ -116,7 +116,8 @@ class RunInputsHook:
     pipeline's optional install is there, so a missing adapter stops the run before a model
     loads, not after hours of the nodes before it."""
 
-    @hook_impl
+    # tryfirst: before kedro-mlflow starts its run, which a raise here would leave open
+    @hook_impl(tryfirst=True)
     def before_pipeline_run(self, pipeline: Pipeline, catalog: DataCatalog) -> None:
         tags = set().union(*(node.tags for node in pipeline.nodes))
         for name in sorted(tags & set(_PIPELINE_MODULES)):

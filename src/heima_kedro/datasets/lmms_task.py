@@ -46,6 +46,8 @@ class LmmsTaskDataset(AbstractDataset[dict[str, Any], Path]):
         name, split = config["task"], config["test_split"]
         folder = Path(self._path)
         folder.mkdir(parents=True, exist_ok=True)
+        for old in [*folder.glob("*.yaml"), *folder.glob("*.jsonl")]:
+            old.unlink()  # a renamed task must not linger beside the new one
         documents = folder / f"{name}.jsonl"
         frame: pd.DataFrame = data["documents"]
         frame.to_json(documents, orient="records", lines=True, force_ascii=False)

@@ -105,7 +105,7 @@ def check_benchmarks(config: ZeroShotConfig, *, include_paths: Sequence[Path] = 
                 f"{where}: unknown lmms-eval task '{benchmark.task}'"
                 + (f" (did you mean {', '.join(near)}?)" if near else "")
             )
-        if benchmark.task in manager.all_groups:
+        if benchmark.task in manager.all_groups or benchmark.task in manager.all_tags:
             raise ValueError(
                 f"{where}: '{benchmark.task}' is a group of tasks; name one of its tasks"
             )

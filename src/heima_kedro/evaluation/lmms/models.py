@@ -92,9 +92,13 @@ class StudyModel(lmms):
     ) -> Self:
         """``--model_args`` (and lmms-eval's ``--batch_size``/``--device``), see
         :meth:`from_folders`."""
-        args = simple_parse_args_string(arg_string)
-        args |= {k: v for k, v in (additional_config or {}).items() if v is not None}
-        args.pop("max_batch_size", None)  # lmms-eval's, for models that search a batch size
+        extra = {k: v for k, v in (additional_config or {}).items() if v is not None}
+        extra.pop("max_batch_size", None)  # lmms-eval's, for models that search a batch size
+        args = extra | simple_parse_args_string(arg_string)  # --model_args win
+        if not str(args.get("batch_size", 16)).isdigit():
+            raise ValueError(
+                f"{cls.__name__}: batch_size must be a whole number, got {args['batch_size']!r}"
+            )
         return cls.from_folders(**args)
 
     @classmethod
@@ -167,7 +171,8 @@ class StudyModel(lmms):
 
     def _image(self, request: Instance) -> Image.Image:
         _, _, doc_to_visual, doc_id, task, split = request.args
-        visuals = [v for v in doc_to_visual(self.task_dict[task][split][doc_id]) or []]
+        visuals = doc_to_visual(self.task_dict[task][split][doc_id]) or []
+        visuals = visuals if isinstance(visuals, list) else [visuals]
         images = [v for v in visuals if isinstance(v, Image.Image)]
         if not images:
             raise ValueError(f"{task} document {doc_id}: no image, and the encoder needs one")

@@ -24,8 +24,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-MODELS = ("cot", "heima")
-
 
 def test_pairs_task_node(test_pairs: pd.DataFrame, zero_shot: dict[str, Any]) -> dict[str, Any]:
     """The test pairs as the local lmms-eval task ``heima_test_pairs``."""
@@ -127,8 +125,15 @@ def zero_shot_report_node(
                 f"{model}_stage_tokens": float(answered["stage_tokens"].mean()),
                 f"{model}_no_conclusion": int((~answered["has_conclusion"]).sum()),
             }
-            row["documents"] = len(answered)
-        row["token_ratio"] = row["heima_tokens"] / row["cot_tokens"]
+            row[f"{model}_documents"] = len(answered)
+        if row["cot_documents"] != row["heima_documents"] or not row["cot_documents"]:
+            raise ValueError(
+                f"{benchmark.task}: {row['cot_documents']} CoT and {row['heima_documents']} "
+                "Heima answers; the table needs the same documents, at least one"
+            )
+        row["documents"] = row.pop("cot_documents")
+        del row["heima_documents"]
+        row["token_ratio"] = row["heima_tokens"] / max(row["cot_tokens"], 1e-9)
         rows.append(row)
         logger.info(
             "%s: CoT %.3f at %.1f tokens, Heima %.3f at %.1f tokens (ratio %.3f)",
