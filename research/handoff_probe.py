@@ -34,7 +34,6 @@ from heima_kedro.data.conversations import IMAGE_PLACEHOLDER
 from heima_kedro.data.shapes_cot import (
     COLOURS,
     COLUMNS,
-    GRID,
     ROWS,
     SHAPES,
     SIZES,
@@ -47,48 +46,13 @@ from heima_kedro.data.shapes_cot import (
     write_caption,
     write_reasoning,
 )
+from heima_kedro.evaluation.probes import CELL_LABELS, cell_labels, cell_probe, linear_probe
 from heima_kedro.evaluation.text_metrics import Scorer
 from heima_kedro.models.batching import collate
 from heima_kedro.models.handoff import collect_thinking_states
 from heima_kedro.models.tokenizer import pad_token_id, thinking_token_ids
 from heima_kedro.training.samples import EncoderSamples
-from probes import ProbeScore, linear_probe
 from stage3_spike import shapes_config
-
-CELL_LABELS = ("cell_colour", "cell_shape", "cell_object")
-
-
-def cell_labels(*, pairs: pd.DataFrame, config: ShapesCoTConfig) -> dict[str, np.ndarray]:
-    """Per pair and grid cell, what is there: its colour, its shape and both ("" when empty)."""
-    labels = {name: np.full((len(pairs), GRID * GRID), "", dtype=object) for name in CELL_LABELS}
-    for row, image in enumerate(pairs["image"]):
-        example = example_for_image(config=config, image=image)
-        for obj in example.scene.objects:
-            cell = obj.row * GRID + obj.column
-            labels["cell_colour"][row, cell] = obj.colour
-            labels["cell_shape"][row, cell] = obj.shape
-            labels["cell_object"][row, cell] = obj.name
-    return labels
-
-
-def cell_probe(
-    *, label: str, fit: np.ndarray, test: np.ndarray, cells: dict[str, dict[str, np.ndarray]]
-) -> ProbeScore:
-    """One probe per grid cell of a ``cell_labels`` label, averaged over the nine cells."""
-    per_cell = [
-        linear_probe(
-            fit_states=fit,
-            fit_labels=list(cells["train"][label][:, i]),
-            test_states=test,
-            test_labels=list(cells["test"][label][:, i]),
-        )
-        for i in range(GRID * GRID)
-    ]
-    return ProbeScore(
-        accuracy=float(np.mean([p.accuracy for p in per_cell])),
-        majority=float(np.mean([p.majority for p in per_cell])),
-    )
-
 
 #: What each ceiling's text is written for; for a redraw of the true layout, which attributes of
 #: the true objects it keeps (None: written otherwise, see ``rouge_l_ceilings``).

@@ -45,11 +45,11 @@ from heima_kedro.data.shapes_cot import (
 )
 from heima_kedro.evaluation.answering import AnsweringConfig, answer_pairs
 from heima_kedro.evaluation.answers import conclusion_accuracy
+from heima_kedro.evaluation.probes import linear_probe
 from heima_kedro.models.lora import LoraSettings, encoder_lora_config
 from heima_kedro.models.tokenizer import thinking_token_ids
 from heima_kedro.training.stages import StageConfig, train_stage
 from heima_kedro.training.trainables import EncoderTrainable
-from probes import linear_probe
 
 #: What each ``--start`` loads: the model, then an adapter to merge into it.
 STARTS: dict[str, tuple[str, ...]] = {

@@ -109,6 +109,16 @@ TRAINED_STUDY = {
         "cot_decoding": {"max_new_tokens": 12},
         "decoder_decoding": {"max_new_tokens": 6},
     },
+    # As many optimiser steps as stages 1–4 (306), at the stage-3 batch and learning rate.
+    "no_cot_baseline": {
+        "stage": {"train": {"batch_size": 8, "warmup_steps": 2, "lr": 1.0e-2}},
+        "evaluation": {"limit": EVALUATED_PAIRS, "decoding": {"max_new_tokens": 16}},
+    },
+    "thinking_controls": {
+        "limit": EVALUATED_PAIRS,
+        "decoding": {"max_new_tokens": 40},
+        "probes": {"fit_limit": 48, "batch_size": 16},
+    },
     "token_count": {"limit": 3, "decoding": {"max_new_tokens": 64}},
     # As reconstruction_eval's, so both answer the same pairs the same way.
     "zero_shot_eval": {

@@ -13,23 +13,30 @@ STUDY_ORDER = (
     "data_prep",
     "cot_baseline",
     "encoder_training",
+    "no_cot_baseline",
     "decoder_training",
     "reconstruction_eval",
     "token_count",
     "zero_shot_eval",
+    "thinking_controls",
+    "study_summary",
 )
 
 #: Each pipeline's phase of the study, added to its nodes as a tag. ``compare`` is an analysis
-#: over finished MLflow runs, so it is not part of ``__default__``.
+#: over finished MLflow runs, so it is not part of ``__default__``; ``study_summary`` is this
+#: run's own. The No-CoT baseline trains beside stages 1–4, at their cost.
 STUDY_PHASES = {
     "synthetic_data": "data",
     "data_prep": "data",
     "cot_baseline": "stage_0",
     "encoder_training": "stages_1_4",
+    "no_cot_baseline": "stages_1_4",
     "decoder_training": "stage_5",
     "reconstruction_eval": "evaluation",
     "token_count": "evaluation",
     "zero_shot_eval": "evaluation",
+    "thinking_controls": "evaluation",
+    "study_summary": "analysis",
     "compare": "analysis",
 }
 

@@ -93,6 +93,15 @@ def compress(
     return answer
 
 
+def conclusion_block(answer: str) -> str:
+    """The answer with every stage but the conclusion removed: its tagged conclusion block alone
+    (the No-CoT baseline's target)."""
+    open_tag, close_tag = _TAGS["conclusion"]
+    find_stage(answer, "conclusion")  # present, once, not empty
+    start = answer.index(open_tag)
+    return answer[start : answer.index(close_tag, start) + len(close_tag)]
+
+
 def is_heima_format(*, answer: str, thinking_text: dict[str, str]) -> bool:
     """True when all four tags are there, each thinking stage is exactly its thinking token(s)
     (whitespace aside) and the conclusion is not empty."""

@@ -114,3 +114,44 @@ def plot_zero_shot(*, table: pd.DataFrame) -> Figure:
     axis.grid(alpha=0.3)
     figure.tight_layout()
     return figure
+
+
+def plot_study_summary(*, summary: dict) -> Figure:
+    """Left: each model's accuracy, its generated tokens written on the bar; right: each
+    decoder's ROUGE-L with its own pair's states, another pair's and zeros."""
+    figure = Figure(figsize=(12, 4.5))
+    left, right = figure.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+    models = summary["models"]
+    bars = left.barh(
+        [row["label"] for row in models][::-1],
+        [row["accuracy"] for row in models][::-1],
+        color=["#4c72b0", "#8c8c8c", "#dd8452", "#c44e52", "#937860"][::-1],
+    )
+    for bar, row in zip(bars, models[::-1], strict=True):
+        left.annotate(
+            f"{row['accuracy']:.3f}, {row['tokens']:.0f} tokens",
+            (bar.get_width(), bar.get_y() + bar.get_height() / 2),
+            xytext=(4, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+        )
+    left.set(xlim=(0, 1.25), xlabel="accuracy on the test pairs", title="Answers")
+    left.tick_params(axis="y", labelsize=8)
+    stages = [row["stage"] for row in summary["reconstruction_rouge_l"]]
+    width = 0.27
+    for offset, (condition, color) in enumerate(
+        (("real", "#dd8452"), ("shuffled", "#8c8c8c"), ("zeros", "#cccccc"))
+    ):
+        right.bar(
+            [i + (offset - 1) * width for i in range(len(stages))],
+            [row[condition] for row in summary["reconstruction_rouge_l"]],
+            width=width,
+            label=condition,
+            color=color,
+        )
+    right.set_xticks(range(len(stages)), stages)
+    right.set(ylim=(0, 1), ylabel="ROUGE-L", title="Decoders: own states vs controls")
+    right.legend(fontsize=8)
+    figure.tight_layout()
+    return figure

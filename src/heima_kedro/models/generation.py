@@ -73,12 +73,17 @@ class Generation:
         return self.captured_states[rows]
 
 
-def final_norm(model: nn.Module) -> nn.Module:
-    """The language model's last norm of an Mllama or Llama model, PEFT-wrapped or not."""
+def text_model(model: nn.Module) -> nn.Module:
+    """The language model (its layers and final norm) of an Mllama or Llama model, PEFT-wrapped
+    or not."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     inner = base.model
-    text_model = getattr(inner, "language_model", inner)
-    return text_model.norm
+    return getattr(inner, "language_model", inner)
+
+
+def final_norm(model: nn.Module) -> nn.Module:
+    """The language model's last norm of an Mllama or Llama model, PEFT-wrapped or not."""
+    return text_model(model).norm
 
 
 @contextmanager

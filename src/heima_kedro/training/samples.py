@@ -22,6 +22,9 @@ from heima_kedro.models.batching import (
     encode_encoder_sample,
     encoder_sample_length,
 )
+from heima_kedro.models.compute import default_device, torch_threads
+from heima_kedro.models.handoff import ThinkingStates, collect_thinking_states
+from heima_kedro.models.tokenizer import pad_token_id, thinking_token_ids
 
 
 class EncoderSamples(Dataset):
@@ -69,6 +72,39 @@ class EncoderSamples(Dataset):
             question=question,
             answer=answer,
             max_length=self._max_length,
+        )
+
+
+def teacher_forced_thinking_states(
+    *,
+    encoder: torch.nn.Module,
+    processor: MllamaProcessor,
+    pairs: pd.DataFrame,
+    images: ImageLoaders,
+    thinking_tokens: dict[str, str],
+    batch_size: int,
+    max_length: int,
+    threads: int | None = None,
+) -> ThinkingStates:
+    """The (frozen, merged) encoder's thinking states of every pair, per stage, in pair order:
+    one teacher-forced pass over ``compress_all``, as the decoders read them."""
+    device = default_device()
+    encoder.to(device)
+    samples = EncoderSamples(
+        pairs=pairs,
+        images=images,
+        processor=processor,
+        target="compress_all",
+        max_length=max_length,
+    )
+    with torch_threads(threads):
+        return collect_thinking_states(
+            encoder=encoder,
+            samples=samples,
+            pad_token_id=pad_token_id(processor.tokenizer),
+            token_ids=thinking_token_ids(processor.tokenizer, thinking_tokens),
+            batch_size=batch_size,
+            device=device,
         )
 
 

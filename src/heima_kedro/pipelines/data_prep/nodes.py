@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from heima_kedro.data.conversations import DROP_REASONS, Drop, parse_conversations
-from heima_kedro.data.cot import STAGES, THINKING_STAGES, compress
+from heima_kedro.data.cot import STAGES, THINKING_STAGES, compress, conclusion_block
 from heima_kedro.data.decoder_samples import N_TEMPLATES, decoder_chat
 from heima_kedro.data.images import check_images, require_image_root
 from heima_kedro.data.thinking import ThinkingConfig
@@ -25,6 +25,8 @@ COMPRESSION_TARGETS = {
     "compress_summary_caption": ("summary", "caption"),
     "compress_all": ("summary", "caption", "reasoning"),
 }
+#: The No-CoT baseline's target: the conclusion alone, every reasoning stage removed.
+NO_COT_TARGET = "no_cot"
 _DROP_COLUMNS = ["line", "id", "pair_index", "reason", "detail"]
 
 
@@ -74,8 +76,8 @@ def check_images_node(
 
 
 def build_targets_node(usable_pairs: pd.DataFrame, data_prep: dict[str, Any]) -> pd.DataFrame:
-    """Add word counts, thinking-token counts, the three progressive targets and the decoder
-    samples. Built column by column: this runs on 100k-pair files."""
+    """Add word counts, thinking-token counts, the three progressive targets, the No-CoT target
+    and the decoder samples. Built column by column: this runs on 100k-pair files."""
     thinking = ThinkingConfig(**data_prep["thinking"])
     rng = np.random.default_rng(data_prep["template_seed"])
     templates = rng.integers(
@@ -86,6 +88,7 @@ def build_targets_node(usable_pairs: pd.DataFrame, data_prep: dict[str, Any]) ->
         for name in (
             *(f"words_{stage}" for stage in STAGES),
             *COMPRESSION_TARGETS,
+            NO_COT_TARGET,
             *(f"k_{stage}" for stage in THINKING_STAGES),
             *(
                 f"decoder_{stage}_{turn}"
@@ -107,6 +110,7 @@ def build_targets_node(usable_pairs: pd.DataFrame, data_prep: dict[str, Any]) ->
             columns[column].append(
                 compress(answer, texts, stages=stages, thinking_text=thinking_text)
             )
+        columns[NO_COT_TARGET].append(conclusion_block(answer))
         for j, stage in enumerate(THINKING_STAGES):
             columns[f"k_{stage}"].append(counts[stage])
             user, assistant = decoder_chat(

@@ -23,17 +23,12 @@ from heima_kedro.data.cot import THINKING_STAGES
 from heima_kedro.data.images import ImageLoaders
 from heima_kedro.evaluation.plots import MetricsHistory, plot_loss_curves
 from heima_kedro.models.adapters import AdapterWeights
-from heima_kedro.models.compute import default_device, seeded, torch_threads
-from heima_kedro.models.handoff import (
-    HandoffConfig,
-    HandoffDecoder,
-    ThinkingStates,
-    collect_thinking_states,
-)
+from heima_kedro.models.compute import seeded, torch_threads
+from heima_kedro.models.handoff import HandoffConfig, HandoffDecoder, ThinkingStates
 from heima_kedro.models.lora import LoraSettings, decoder_lora_config
-from heima_kedro.models.tokenizer import pad_token_id, thinking_token_ids
+from heima_kedro.models.tokenizer import thinking_token_ids
 from heima_kedro.pipelines.tracking import metrics_history
-from heima_kedro.training.samples import EncoderSamples
+from heima_kedro.training.samples import teacher_forced_thinking_states
 from heima_kedro.training.stages import StageConfig, train_stage
 from heima_kedro.training.trainables import DecoderTrainable
 
@@ -52,27 +47,18 @@ def encode_thinking_states_node(
 ) -> ThinkingStates:
     """The frozen encoder's thinking states of every training pair, per stage, in pair order:
     one teacher-forced pass over ``compress_all`` serves all three decoders and every epoch."""
-    # Merged into the weights: the same states, without LoRA's extra matmuls.
-    model = encoder_adapter.merged_into(cot_model)
-    device = default_device()
-    model.to(device)
-    samples = EncoderSamples(
+    start = time.perf_counter()
+    collected = teacher_forced_thinking_states(
+        # Merged into the weights: the same states, without LoRA's extra matmuls.
+        encoder=encoder_adapter.merged_into(cot_model),
+        processor=processor,
         pairs=train_pairs,
         images=encoder_images,
-        processor=processor,
-        target="compress_all",
+        thinking_tokens=thinking_tokens,
+        batch_size=states["batch_size"],
         max_length=states["max_length"],
+        threads=threads,
     )
-    start = time.perf_counter()
-    with torch_threads(threads):
-        collected = collect_thinking_states(
-            encoder=model,
-            samples=samples,
-            pad_token_id=pad_token_id(processor.tokenizer),
-            token_ids=thinking_token_ids(processor.tokenizer, thinking_tokens),
-            batch_size=states["batch_size"],
-            device=device,
-        )
     logger.info(
         "Thinking states of %d pairs in %.1f s", len(train_pairs), time.perf_counter() - start
     )

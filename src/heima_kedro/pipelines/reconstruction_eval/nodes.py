@@ -22,6 +22,7 @@ from heima_kedro.data.cot import STAGES, THINKING_STAGES, StageError
 from heima_kedro.data.images import ImageLoaders
 from heima_kedro.evaluation.answering import AnsweringConfig, answer_pairs, first_pairs
 from heima_kedro.evaluation.answers import extract_conclusion, is_correct
+from heima_kedro.evaluation.controls import derangement
 from heima_kedro.evaluation.plots import MetricsHistory
 from heima_kedro.evaluation.reconstruction import StageReconstructor
 from heima_kedro.evaluation.text_metrics import BertScoreConfig, Scorer, load_wordnet
@@ -127,10 +128,7 @@ def build_scorer_node(evaluation: dict[str, Any]) -> Scorer:
 def _control_states(states: list[torch.Tensor], seed: int) -> dict[str, list[torch.Tensor]]:
     """The real states; each sample given another sample's states (a seeded derangement for
     two or more samples); and zero vectors of the same shapes."""
-    order = torch.randperm(len(states), generator=torch.Generator().manual_seed(seed)).tolist()
-    shuffled = [None] * len(states)
-    for i, j in zip(order, order[1:] + order[:1], strict=True):
-        shuffled[i] = states[j]
+    shuffled = [states[donor] for donor in derangement(len(states), seed)]
     return {"real": states, "shuffled": shuffled, "zeros": [torch.zeros_like(s) for s in states]}
 
 

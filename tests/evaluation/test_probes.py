@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from probes import linear_probe
+from heima_kedro.evaluation.probes import linear_probe
 
 
 def _states(rng: np.random.Generator, labels: np.ndarray, *, signal: float) -> np.ndarray:
