@@ -41,5 +41,7 @@ def test_the_walkthrough_runs_on_a_trained_study(trained_study):
     assert "<CONCLUSION>" in heima
     assert all(f"[{stage}]\n  decoded:" in text for stage in ("summary", "caption", "reasoning"))
     assert "Heima/CoT tokens:" in text
+    summary = [o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})]
+    assert len(summary) == 1 and "No-CoT" in summary[0]
     pictures = [output for output in outputs if "image/png" in output.get("data", {})]
-    assert len(pictures) == 2  # the samples and the token-count chart
+    assert len(pictures) == 3  # the samples, the token-count chart and the study summary

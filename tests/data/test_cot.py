@@ -6,6 +6,7 @@ from heima_kedro.data.cot import (
     StageError,
     check_replaceable,
     compress,
+    conclusion_block,
     parse_stages,
 )
 
@@ -86,3 +87,9 @@ def test_heima_format_requires_exactly_the_thinking_tokens():
     assert not is_heima_format(
         answer=good.replace(" Yes. ", " "), thinking_text=tokens
     )  # no conclusion
+
+
+def test_conclusion_block_keeps_the_tagged_conclusion_alone():
+    assert conclusion_block(ANSWER) == "<CONCLUSION> Circle. </CONCLUSION>"
+    with pytest.raises(StageError, match="missing_stage"):
+        conclusion_block("<SUMMARY> plan </SUMMARY>")

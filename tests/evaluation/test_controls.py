@@ -1,19 +1,21 @@
 """The answer-level controls on tiny models, where each outcome is known by construction."""
 
+import pytest
 import torch
 
 from heima_kedro.data.cot import DEFAULT_THINKING_TOKENS, THINKING_STAGES, compress, parse_stages
 from heima_kedro.evaluation.controls import (
     answer_under_controls,
     derangement,
-    donors_by_thinking_count,
+    donors_by_thinking,
     thinking_prefix,
 )
 from heima_kedro.models.batching import encoder_prompt
 from heima_kedro.models.generation import DecodingConfig, Generation, text_model
 from heima_kedro.models.tokenizer import thinking_token_ids
 
-DECODING = DecodingConfig(max_new_tokens=6, batch_size=2)
+#: Room for the prefix (about 20 tokens) and a few tokens of conclusion.
+DECODING = DecodingConfig(max_new_tokens=28, batch_size=2)
 
 
 def _heima_answers(processor, pairs):
@@ -41,7 +43,7 @@ def _heima_answers(processor, pairs):
     return generations
 
 
-def _controls(model, processor, pairs, *, seed=0):
+def _controls(model, processor, pairs, *, seed=0, decoding=DECODING):
     ids = thinking_token_ids(processor.tokenizer, DEFAULT_THINKING_TOKENS).values()
     return answer_under_controls(
         model=model.eval(),
@@ -50,7 +52,7 @@ def _controls(model, processor, pairs, *, seed=0):
         questions=[question for _, question, _ in pairs],
         generations=_heima_answers(processor, pairs),
         thinking_ids=list(ids),
-        decoding=DECODING,
+        decoding=decoding,
         seed=seed,
     )
 
@@ -70,7 +72,7 @@ def _greedy(model, processor, image, question, prefix, *, drop=()):
     ]
     positions, ids = [p for p, _ in kept], [t for _, t in kept]
     new = []
-    for _ in range(DECODING.max_new_tokens):
+    for _ in range(DECODING.max_new_tokens - len(prefix)):  # the answer's own budget
         n = len(ids)
         mask = torch.cat([cross, cross[:, -1:].expand(-1, n - cross.shape[1], -1, -1)], dim=1)
         with torch.no_grad():
@@ -99,9 +101,11 @@ def test_derangement_moves_every_item_and_is_seeded():
     assert derangement(1, seed=0) == [0]
 
 
-def test_donors_come_from_pairs_with_as_many_thinking_tokens():
-    donors = donors_by_thinking_count([3, 3, 4, 3, 5], seed=0)
-    assert donors[4] is None and donors[2] is None  # alone with its count
+def test_donors_come_from_pairs_with_the_same_thinking_tokens_in_order():
+    one_each, two_summaries = (1, 2, 3), (1, 1, 2, 3)
+    kinds = [one_each, one_each, two_summaries, one_each, (1, 2, 2, 3), (1, 2, 3, 3)]
+    donors = donors_by_thinking(kinds, seed=0)
+    assert donors[2] is None and donors[4] is None and donors[5] is None  # alone with its kind
     assert {donors[0], donors[1], donors[3]} == {0, 1, 3}
     assert all(donors[i] != i for i in (0, 1, 3))
 
@@ -164,34 +168,43 @@ def test_another_pair_with_the_same_thinking_changes_nothing(encoder, processor,
     assert [a.text for a in answers["other_pair"]] == [a.text for a in answers["real"]]
 
 
+@pytest.mark.parametrize("batch_size", [2, 1])  # donors in the same batch, in another batch
 def test_other_pair_puts_the_donors_states_at_the_thinking_positions(
-    encoder, processor, shapes_pairs
+    encoder, processor, shapes_pairs, batch_size
 ):
-    """Recorded at the last layer during the other_pair pass: each pair's thinking positions hold
-    exactly its donor's real states."""
+    """Read at the final norm's input (the last layer's output after the edit): under
+    other_pair each pair's thinking positions hold exactly its donor's real states."""
     seen: list[torch.Tensor] = []
-    # The final norm's input is the last layer's output after the control's own edit.
     handle = text_model(encoder).norm.register_forward_pre_hook(
         lambda _m, args: seen.append(args[0].detach().clone()) if args[0].shape[1] > 1 else None
     )
+    pairs = shapes_pairs[:2]
     try:
-        pairs = shapes_pairs[:2]
-        answers = _controls(encoder, processor, pairs)
+        answers = _controls(
+            encoder,
+            processor,
+            pairs,
+            decoding=DecodingConfig(max_new_tokens=28, batch_size=batch_size),
+        )
     finally:
         handle.remove()
-    real, _, other = seen  # one prompt pass per condition (a batch of two)
     thinking = set(thinking_token_ids(processor.tokenizer, DEFAULT_THINKING_TOKENS).values())
-    # Prefixes are right-aligned: a row's thinking positions count back from the batch's end.
     prefixes = [
         thinking_prefix(generation=g, thinking_ids=thinking, processor=processor)
         for g in _heima_answers(processor, pairs)
     ]
-    length = real.shape[1]
-    positions = [
-        [length - len(p) + i for i, token in enumerate(p) if token in thinking] for p in prefixes
-    ]
+
+    def states(condition: int, pair: int) -> torch.Tensor:
+        """Pair's thinking-position states in the prompt pass of condition (0 real, 2 other)."""
+        passes_per_condition = len(pairs) // batch_size
+        batch, row = divmod(pair, batch_size)
+        output = seen[condition * passes_per_condition + batch][row]
+        start = output.shape[0] - len(prefixes[pair])  # prefixes are right-aligned
+        return output[[start + i for i, t in enumerate(prefixes[pair]) if t in thinking]]
+
+    assert len(seen) == 3 * len(pairs) // batch_size
     donors = [a.donor for a in answers["other_pair"]]
-    for row in range(2):
-        donor = donors[row]
-        assert torch.equal(other[row, positions[row]], real[donor, positions[donor]])
-        assert not torch.equal(other[row, positions[row]], real[row, positions[row]])
+    assert donors == [1, 0]
+    for pair, donor in enumerate(donors):
+        assert torch.equal(states(2, pair), states(0, donor))
+        assert not torch.equal(states(2, pair), states(0, pair))

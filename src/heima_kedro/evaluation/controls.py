@@ -3,15 +3,18 @@ its own thinking, under three conditions:
 
 - ``real``: nothing changed (the answer as generated, continued from the same prefix);
 - ``masked``: no later position may attend to the thinking tokens' positions (their keys and
-  values are masked out; every position keeps its own position id);
+  values are masked out; every other token keeps its position id, as if the thinking tokens were
+  removed from the sequence and their positions left empty);
 - ``other_pair``: at every layer, the hidden states at the thinking tokens' positions are those of
-  another test pair (a seeded derangement among pairs with as many thinking tokens), so every
-  later position reads another pair's thinking through the keys and values it attends to.
+  another test pair (a seeded derangement among pairs with the same thinking tokens in the same
+  order), so every later position reads another pair's thinking through the keys and values it
+  attends to.
 
 Each answer is first generated freely; its token ids up to the conclusion tag are the prefix
 (prompt + tags + thinking tokens), and the conclusion is generated from that prefix under each
-condition. An answer without a thinking token or a conclusion tag cannot be continued: it is
-counted, not scored.
+condition, within the answer's own token budget. Greedy, ``real`` gives the answer again; with
+sampling, each condition draws its own tokens. An answer without a thinking token or a
+conclusion tag cannot be continued: it is counted, not scored.
 """
 
 from __future__ import annotations
@@ -66,13 +69,13 @@ def thinking_prefix(
     return tuple(prefix)
 
 
-def donors_by_thinking_count(counts: Sequence[int], seed: int) -> list[int | None]:
-    """A donor for each pair among the pairs with as many thinking tokens (``None`` when it is
-    the only one with its count)."""
-    groups: dict[int, list[int]] = {}
-    for index, count in enumerate(counts):
-        groups.setdefault(count, []).append(index)
-    donors: list[int | None] = [None] * len(counts)
+def donors_by_thinking(thinking: Sequence[tuple[int, ...]], seed: int) -> list[int | None]:
+    """A donor for each pair among the pairs with the same thinking tokens in the same order
+    (``None`` when no other pair has them), so each state lands on a token of its own kind."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for index, tokens in enumerate(thinking):
+        groups.setdefault(tokens, []).append(index)
+    donors: list[int | None] = [None] * len(thinking)
     for members in groups.values():
         if len(members) < 2:
             continue
@@ -87,7 +90,6 @@ class _Batch:
 
     inputs: dict[str, torch.Tensor]
     thinking_positions: list[list[int]]
-    prefix_lengths: list[int]
 
 
 def _batch(
@@ -148,7 +150,6 @@ def _batch(
     return _Batch(
         inputs={key: value.to(device) for key, value in inputs.items()},
         thinking_positions=positions,
-        prefix_lengths=[len(prefix) for prefix in prefixes],
     )
 
 
@@ -181,20 +182,22 @@ def _layer_edit(
     donors: dict[int, int | None],
 ):
     """What the prompt pass does to each layer's output: ``real`` records the states at the
-    thinking positions (into ``states``), ``other_pair`` puts the donor's there, ``masked``
-    leaves them (its change is in the attention mask)."""
+    thinking positions (into ``states``, on the CPU), ``other_pair`` puts the donor's there;
+    ``masked`` needs no edit (its change is in the attention mask)."""
 
     def record(layer: int, output: torch.Tensor) -> None:
         for row, pair in enumerate(pairs):
-            states[pair][layer] = output[row, positions[row]].clone()
+            states[pair][layer] = output[row, positions[row]].cpu()
 
     def patch(layer: int, output: torch.Tensor) -> torch.Tensor:
         output = output.clone()
         for row, pair in enumerate(pairs):
-            output[row, positions[row]] = states[donors[pair]][layer]
+            output[row, positions[row]] = states[donors[pair]][layer].to(output.device)
         return output
 
-    return {"real": record, "other_pair": patch}.get(control)
+    if control == "masked":
+        return None
+    return {"real": record, "other_pair": patch}[control]
 
 
 @torch.no_grad()
@@ -226,10 +229,10 @@ def answer_under_controls(
         for g in generations
     ]
     usable = [i for i, prefix in enumerate(prefixes) if prefix is not None]
-    counts = [sum(token in thinking for token in prefixes[i]) for i in usable]
+    kinds = [tuple(token for token in prefixes[i] if token in thinking) for i in usable]
     donors = {
         usable[k]: (usable[d] if d is not None else None)
-        for k, d in enumerate(donors_by_thinking_count(counts, seed))
+        for k, d in enumerate(donors_by_thinking(kinds, seed))
     }
     #: Per pair, per layer, the real hidden states at its thinking positions.
     states: dict[int, dict[int, torch.Tensor]] = {i: {} for i in usable}
@@ -262,22 +265,24 @@ def answer_under_controls(
                 states=states,
                 donors=donors,
             )
+            # What is left of each answer's budget (the longest that any row of the batch has).
+            budgets = [max(decoding.max_new_tokens - len(prefixes[i]), 1) for i in members]
             with ExitStack() as stack:
                 if edit is not None:
                     stack.enter_context(_on_prefill(model, edit))
                 stack.enter_context(seeded(decoding.seed + index))
                 output = model.generate(
                     **inputs,
-                    **decoding.generate_kwargs(),
+                    **{**decoding.generate_kwargs(), "max_new_tokens": max(budgets)},
                     eos_token_id=tokenizer.eos_token_id,
                     pad_token_id=tokenizer.pad_token_id,
                 )
             new_tokens = output[:, inputs["input_ids"].shape[1] :].tolist()
             for row, pair in enumerate(members):
-                continuation = until_end(new_tokens[row], ends)
+                continuation = until_end(new_tokens[row][: budgets[row]], ends)
                 answers[control][pair] = ControlledAnswer(
                     text=tokenizer.decode([*prefixes[pair], *continuation]),
-                    generated_tokens=batch.prefix_lengths[row] + len(continuation),
+                    generated_tokens=len(prefixes[pair]) + len(continuation),
                     donor=donors[pair] if control == "other_pair" else None,
                 )
     return answers

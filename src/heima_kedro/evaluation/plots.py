@@ -129,7 +129,8 @@ def plot_study_summary(*, summary: dict) -> Figure:
     )
     for bar, row in zip(bars, models[::-1], strict=True):
         left.annotate(
-            f"{row['accuracy']:.3f}, {row['tokens']:.0f} tokens",
+            f"{row['accuracy']:.3f}"
+            + (f", {row['tokens']:.0f} tokens" if row["tokens"] is not None else ""),
             (bar.get_width(), bar.get_y() + bar.get_height() / 2),
             xytext=(4, 0),
             textcoords="offset points",

@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from heima_kedro.data.shapes_cot import GRID, ShapesCoTConfig, example_for_image
+from heima_kedro.models.compute import seeded
 
 #: Per grid cell: the object's colour, its shape, and both ("" where the cell is empty).
 CELL_LABELS = ("cell_colour", "cell_shape", "cell_object")
@@ -55,8 +56,8 @@ def linear_probe(
     fit = (fit - mean) / std
     test = (torch.from_numpy(test_states).float() - mean) / std
     target = torch.tensor([index[label] for label in fit_labels])
-    torch.manual_seed(0)
-    linear = torch.nn.Linear(fit.shape[1], len(classes))
+    with seeded(0):
+        linear = torch.nn.Linear(fit.shape[1], len(classes))
     optimiser = torch.optim.LBFGS(
         linear.parameters(), max_iter=max_iter, line_search_fn="strong_wolfe"
     )

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 logger = logging.getLogger(__name__)
 
 RANK_MODULE = "heima_kedro.training.rank"
@@ -43,6 +45,17 @@ class LaunchConfig:
             raise ValueError(f"launch.num_processes must be an integer >= 1 or null, got {value!r}")
         if self.config_file and not Path(self.config_file).is_file():
             raise ValueError(f"launch.config_file not found: '{self.config_file}'")
+
+    @property
+    def processes(self) -> int:
+        """How many processes the stage trains on: ``num_processes``, else the config file's,
+        else one."""
+        if self.num_processes:
+            return self.num_processes
+        if self.config_file:
+            settings = yaml.safe_load(Path(self.config_file).read_text()) or {}
+            return int(settings.get("num_processes") or 1)
+        return 1
 
     @property
     def launches(self) -> bool:

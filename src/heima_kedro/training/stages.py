@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -88,6 +89,15 @@ class StageConfig:
             checkpoint=CheckpointSettings(**checkpoint) if checkpoint else None,
             launch=LaunchConfig(**(params.get("launch") or {})),
         )
+
+    def optimizer_steps(self, pairs: int) -> int:
+        """The stage's optimiser steps on ``pairs`` training pairs: ``train.max_steps``, else its
+        epochs over each process's share of the batches."""
+        train = self.train
+        if train.max_steps is not None:
+            return train.max_steps
+        batches = math.ceil(pairs / (train.batch_size * self.launch.processes))
+        return train.epochs * math.ceil(batches / train.grad_accum)
 
     def to_params(self) -> dict[str, Any]:
         """The parameter group again (JSON-able), as :meth:`from_params` reads it."""

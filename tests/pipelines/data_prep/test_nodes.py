@@ -67,6 +67,7 @@ def test_targets_compress_progressively_and_decoder_samples_carry_the_tokens(lla
         "<CAPTION> <THINKING_OF_CAPTION> </CAPTION>\n\n"
         "<REASONING> <THINKING_OF_REASONING> </REASONING>\n\n<CONCLUSION> Circle. </CONCLUSION>"
     )
+    assert row["no_cot"] == "<CONCLUSION> Circle. </CONCLUSION>"  # the No-CoT baseline's target
     for stage, token in (
         ("summary", "<THINKING_OF_SUMMARY>"),
         ("caption", "<THINKING_OF_CAPTION>"),

@@ -40,7 +40,7 @@ def test_summary_holds_every_row_from_the_runs_reports(trained_study):
     assert trained_study.output("data/08_reporting/study_summary.png").stat().st_size
 
 
-def test_no_cot_trains_as_many_steps_as_stages_1_to_4_on_the_conclusion_alone(trained_study):
+def test_no_cot_answers_with_the_conclusion_alone(trained_study):
     no_cot = _report(trained_study, "no_cot_evaluation")
     assert no_cot["pairs"] == EVALUATED_PAIRS
     records = pd.read_parquet(

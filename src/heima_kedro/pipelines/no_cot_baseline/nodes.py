@@ -5,8 +5,6 @@ optimiser steps as stages 1–4 together, then asked the test questions."""
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,6 @@ from heima_kedro.models.compute import seeded
 from heima_kedro.models.lora import LoraSettings, encoder_lora_config
 from heima_kedro.models.tokenizer import thinking_token_ids
 from heima_kedro.pipelines.tracking import metrics_history
-from heima_kedro.training.loop import TrainConfig
 from heima_kedro.training.stages import StageConfig, train_stage
 from heima_kedro.training.trainables import EncoderTrainable
 
@@ -33,25 +30,20 @@ logger = logging.getLogger(__name__)
 ENCODER_STAGES = ("stage_1", "stage_2", "stage_3", "stage_4")
 
 
-def stage_steps(train: Mapping[str, Any], *, pairs: int) -> int:
-    """A stage's optimiser steps in one process: ``max_steps``, else its epochs over ``pairs``."""
-    config = TrainConfig(**train)
-    if config.max_steps is not None:
-        return config.max_steps
-    return config.epochs * math.ceil(math.ceil(pairs / config.batch_size) / config.grad_accum)
-
-
 def no_cot_stage_node(
     no_cot: dict[str, Any], encoder_training: dict[str, Any], train_pairs: pd.DataFrame
 ) -> dict[str, Any]:
-    """The baseline's stage parameters, its ``max_steps`` the sum of stages 1–4's."""
+    """The baseline's stage parameters, its ``max_steps`` the optimiser steps of stages 1–4
+    together (each stage's ``max_steps``, or its epochs over its processes' batches); the
+    evaluation settings are checked here too, before anything trains."""
     if no_cot["stage"]["train"].get("max_steps") is not None:
         raise ValueError(
             "no_cot_baseline.stage.train.max_steps is set from encoder_training's stages 1–4 "
             "(their sum of optimiser steps); leave it out"
         )
+    AnsweringConfig.from_params(no_cot["evaluation"])
     steps = sum(
-        stage_steps(encoder_training[stage]["train"], pairs=len(train_pairs))
+        StageConfig.from_params(encoder_training[stage]).optimizer_steps(len(train_pairs))
         for stage in ENCODER_STAGES
     )
     stage = {**no_cot["stage"], "train": {**no_cot["stage"]["train"], "max_steps": steps}}

@@ -66,7 +66,9 @@ def study_summary_node(
             "label": label,
             "accuracy": figures[key][0],
             "tokens": figures[key][1],
-            "token_ratio": figures[key][1] / max(cot_tokens, 1e-9),
+            "token_ratio": (
+                figures[key][1] / max(cot_tokens, 1e-9) if figures[key][1] is not None else None
+            ),
             "pairs": figures[key][2],
         }
         for key, label in MODELS
@@ -101,15 +103,15 @@ def study_summary_node(
     }
     for row in models:
         logger.info(
-            "%-55s accuracy %.3f at %6.1f tokens (ratio %.3f)",
+            "%-55s accuracy %.3f at %s tokens (ratio %s)",
             row["label"],
             row["accuracy"],
-            row["tokens"],
-            row["token_ratio"],
+            _figure(row["tokens"], ".1f"),
+            _figure(row["token_ratio"], ".3f"),
         )
     headline = {
         **{f"{row['model']}.accuracy": row["accuracy"] for row in models},
-        **{f"{row['model']}.tokens": row["tokens"] for row in models},
+        **{f"{row['model']}.tokens": row["tokens"] for row in models if row["tokens"] is not None},
         **{
             f"reconstruction.{row['stage']}.rouge_l_minus_shuffled": row["real"] - row["shuffled"]
             for row in reconstruction
@@ -123,6 +125,10 @@ def study_summary_node(
     )
 
 
+def _figure(value: float | None, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
 def _markdown(summary: dict[str, Any]) -> str:
     lines = [
         "# Study summary",
@@ -132,8 +138,8 @@ def _markdown(summary: dict[str, Any]) -> str:
         "| model | accuracy | generated tokens | ratio to CoT | pairs |",
         "|---|---:|---:|---:|---:|",
         *(
-            f"| {r['label']} | {r['accuracy']:.3f} | {r['tokens']:.1f} | {r['token_ratio']:.3f} "
-            f"| {r['pairs']} |"
+            f"| {r['label']} | {r['accuracy']:.3f} | {_figure(r['tokens'], '.1f')} "
+            f"| {_figure(r['token_ratio'], '.3f')} | {r['pairs']} |"
             for r in summary["models"]
         ),
         "",

@@ -14,7 +14,12 @@ from transformers import MllamaForConditionalGeneration, MllamaProcessor
 
 from heima_kedro.data.images import ImageLoaders
 from heima_kedro.data.shapes_cot import ShapesCoTConfig
-from heima_kedro.evaluation.answering import AnsweringConfig, answer_pairs, first_pairs
+from heima_kedro.evaluation.answering import (
+    AnsweringConfig,
+    answer_pairs,
+    check_count_or_null,
+    first_pairs,
+)
 from heima_kedro.evaluation.answers import extract_conclusion, is_correct
 from heima_kedro.evaluation.controls import CONTROLS, answer_under_controls
 from heima_kedro.evaluation.probes import probe_report
@@ -39,6 +44,7 @@ def answer_controls_node(
     that cannot be continued (no thinking token or no conclusion) counts as wrong and is
     counted."""
     config = AnsweringConfig.from_params(controls)
+    seed = _seed(controls)
     model = adapter.merged_into(cot_model)
     pairs, generations = answer_pairs(
         model=model,
@@ -57,7 +63,7 @@ def answer_controls_node(
             generations=generations,
             thinking_ids=list(thinking_token_ids(processor.tokenizer, thinking_tokens).values()),
             decoding=config.decoding,
-            seed=controls["controls_seed"],
+            seed=seed,
         )
     records = []
     for row, generation in enumerate(generations):
@@ -83,10 +89,11 @@ def answer_controls_node(
             )
     frame = pd.DataFrame(records)
     by_condition = frame.groupby("condition", sort=False)
+    tokens = by_condition["generated_tokens"].mean()  # of the answers there are
     report = {
         "pairs": len(pairs),
         "accuracy": by_condition["correct"].mean().to_dict(),
-        "tokens": by_condition["generated_tokens"].mean().to_dict(),
+        "tokens": {c: (None if pd.isna(t) else float(t)) for c, t in tokens.items()},
         "not_answered": by_condition["answer"].apply(lambda a: int(a.isna().sum())).to_dict(),
     }
     logger.info(
@@ -112,6 +119,14 @@ def probe_thinking_states_node(
     the decoders read them) and scored on the test pairs'. ShapesCoT's scene labels are probed
     when the data are ShapesCoT (``synthetic_data.enabled``); the answer always."""
     probes = controls["probes"]
+    check_count_or_null(prefix="thinking_controls.probes.", fit_limit=probes["fit_limit"])
+    for name in ("batch_size", "max_length"):
+        check_count_or_null(prefix="thinking_controls.probes.", **{name: probes[name]})
+        if probes[name] is None:
+            raise ValueError(f"thinking_controls.probes.{name} must be an integer >= 1")
+    scenes = None
+    if synthetic_data.get("enabled", False):
+        scenes = ShapesCoTConfig(**{k: v for k, v in synthetic_data.items() if k != "enabled"})
     splits = {
         "train": first_pairs(train_pairs, probes["fit_limit"]),
         "test": first_pairs(test_pairs, controls.get("limit")),
@@ -132,9 +147,6 @@ def probe_thinking_states_node(
         states[split] = {
             stage: _first_states(per_pair, stage) for stage, per_pair in collected.items()
         }
-    scenes = None
-    if synthetic_data.get("enabled", False):
-        scenes = ShapesCoTConfig(**{k: v for k, v in synthetic_data.items() if k != "enabled"})
     with torch_threads(controls.get("torch_threads")):
         report = probe_report(states=states, pairs=splits, scenes=scenes)
     for stage, scores in report.items():
@@ -144,6 +156,13 @@ def probe_thinking_states_node(
             ", ".join(f"{n} {s['accuracy']:.2f} ({s['majority']:.2f})" for n, s in scores.items()),
         )
     return {"fit_pairs": len(splits["train"]), "test_pairs": len(splits["test"]), **report}
+
+
+def _seed(controls: dict[str, Any]) -> int:
+    seed = controls.get("controls_seed")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"thinking_controls.controls_seed must be an integer, got {seed!r}")
+    return seed
 
 
 def _first_states(per_pair: list[torch.Tensor], stage: str) -> np.ndarray:
