@@ -1,4 +1,5 @@
-"""MLflow run names say what ran: pipelines, environment and thinking setting."""
+"""Project hooks: MLflow run names say what ran (pipelines, environment, thinking setting); a
+run's missing inputs are named before its first node."""
 
 import mlflow
 import pytest
@@ -51,3 +52,20 @@ def test_kedro_run_is_an_mlflow_run_named_after_what_ran(project_copy):
     (run,) = mlflow.search_runs(experiment_names=["heima_kedro"], output_format="list")
     assert run.info.run_name == "synthetic_data+data_prep [base] k=2 fixed"
     assert run.data.params["data_prep.thinking.fixed"] == "2"
+
+
+def test_missing_published_data_and_models_are_named_before_the_first_node(project_copy):
+    with pytest.raises(ValueError) as raised:
+        run_session(project_copy, env="llava_cot", pipelines=["data_prep", "encoder_training"])
+    (message,) = str(raised.value).splitlines()
+    models, data = (project_copy / "data/06_models/llava_cot", project_copy / "data/01_raw")
+    assert (
+        f"'cot_model', 'processor', 'tokenizer' read {models}/Llama-3.2V-11B-cot, which does not "
+        "exist: download Xkev/Llama-3.2V-11B-cot from the Hugging Face Hub into this folder"
+        in message
+    )
+    assert (
+        f"'raw_conversations' reads {data}/llava_cot/train.jsonl, which does not exist: put "
+        "LLaVA-CoT-100k (huggingface.co/datasets/Xkev/LLaVA-CoT-100k) there" in message
+    )
+    assert not any((project_copy / "data/02_intermediate").iterdir())

@@ -13,6 +13,7 @@ from kedro.pipeline import Pipeline
 
 from heima_kedro.data.thinking import thinking_label
 from heima_kedro.pipeline_registry import STUDY_ORDER, STUDY_PHASES
+from heima_kedro.pipelines.parameter_checks import parameter_errors
 
 #: Options of ``kedro run`` that run only part of the named pipelines.
 _SLICING_OPTIONS = ("node_names", "from_nodes", "to_nodes", "from_inputs", "to_outputs")
@@ -91,30 +92,39 @@ def _filepath(catalog: DataCatalog, name: str) -> str | None:
 
 
 def missing_inputs(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
-    """One line per versioned dataset the run reads but none of its nodes writes (under any
-    name: two entries may share a path), and that has no saved version (a model, an adapter,
-    the test pairs), naming the pipeline that writes it."""
+    """One line per file or folder the run reads but none of its nodes writes (under any name:
+    two entries may share a path), and that is not there: a versioned output of another
+    pipeline (a model, an adapter, the test pairs), named with the pipeline that writes it, or
+    a raw input (a published model, LLaVA-CoT), named with its path and its catalog entry's
+    ``metadata.download`` (where to get it)."""
     written = {_filepath(catalog, name) for name in pipeline.all_outputs()} - {None}
-    lines = []
+    unsaved, absent = [], {}  # absent: path → (the entries reading it, where to get it)
     for name in sorted(pipeline.inputs()):
-        dataset = None if name.startswith("params:") else catalog.get(name)
-        if (
-            getattr(dataset, "_version", None) is None  # parameters, raw inputs, memory
-            or _filepath(catalog, name) in written
-            or catalog.exists(name)
-        ):
+        path = _filepath(catalog, name)
+        if path is None or path in written or catalog.exists(name):  # parameters, memory
             continue
+        dataset = catalog.get(name)
         writers = " or ".join(f"`kedro run --pipelines {w}`" for w in _writers(name))
-        lines.append(
-            f"'{name}' has no saved version" + (f": run {writers} first" if writers else "")
+        hint = (getattr(dataset, "metadata", None) or {}).get("download") or (
+            writers and f"run {writers} first"
         )
-    return lines
+        if getattr(dataset, "_version", None) is None:
+            names, _ = absent.setdefault(str(path), ([], hint))
+            names.append(f"'{name}'")
+        else:
+            unsaved.append(f"'{name}' has no saved version" + (f": {hint}" if hint else ""))
+    return [
+        f"{', '.join(names)} {'reads' if len(names) == 1 else 'read'} {path}, which does not "
+        f"exist" + (f": {hint}" if hint else "")
+        for path, (names, hint) in absent.items()
+    ] + unsaved
 
 
 class RunInputsHook:
-    """Before the first node: every versioned input the run does not write exists, and each
-    pipeline's optional install is there, so a missing adapter stops the run before a model
-    loads, not after hours of the nodes before it."""
+    """Before the first node: every parameter group the run reads passes its check, every
+    versioned input the run does not write exists, and each pipeline's optional install is
+    there, so a bad learning rate or a missing adapter stops the run before a model loads, not
+    after hours of the nodes before it."""
 
     # tryfirst: before kedro-mlflow starts its run, which a raise here would leave open
     @hook_impl(tryfirst=True)
@@ -122,6 +132,8 @@ class RunInputsHook:
         tags = set().union(*(node.tags for node in pipeline.nodes))
         for name in sorted(tags & set(_PIPELINE_MODULES)):
             importlib.import_module(_PIPELINE_MODULES[name])
-        missing = missing_inputs(pipeline, catalog)
-        if missing:
-            raise ValueError("; ".join(missing))
+        problems = parameter_errors(
+            pipeline.inputs(), load=lambda name: catalog.get(name).load()
+        ) or missing_inputs(pipeline, catalog)
+        if problems:
+            raise ValueError("; ".join(problems))

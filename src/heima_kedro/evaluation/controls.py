@@ -29,9 +29,10 @@ from torch import nn
 from transformers import MllamaProcessor
 
 from heima_kedro.evaluation.answers import count_tokens
-from heima_kedro.models.batching import encoder_prompt
+from heima_kedro.models.batching import encoder_prompt_batch
 from heima_kedro.models.compute import seeded
 from heima_kedro.models.generation import DecodingConfig, Generation, text_model, until_end
+from heima_kedro.models.tokenizer import pad_token_id
 
 CONTROLS = ("real", "masked", "other_pair")
 
@@ -103,14 +104,7 @@ def _batch(
 ) -> _Batch:
     """The prompts as :func:`generate_with_states` builds them, each followed by its prefix."""
     tokenizer = processor.tokenizer
-    prompts = processor(
-        images=[[image.convert("RGB")] for image in images],
-        text=[encoder_prompt(processor=processor, question=q) for q in questions],
-        padding=True,
-        padding_side="left",
-        add_special_tokens=False,
-        return_tensors="pt",
-    )
+    prompts = encoder_prompt_batch(processor=processor, images=images, questions=questions)
     rows = []
     for row, prefix in enumerate(prefixes):
         kept = prompts["attention_mask"][row].bool()
@@ -123,7 +117,7 @@ def _batch(
         )
     length = max(len(ids) for ids, _ in rows)
     batch = len(rows)
-    input_ids = torch.full((batch, length), tokenizer.pad_token_id)
+    input_ids = torch.full((batch, length), pad_token_id(tokenizer))
     attention_mask = torch.zeros((batch, length), dtype=torch.long)
     position_ids = torch.zeros((batch, length), dtype=torch.long)
     cross_attention_mask = torch.zeros(
@@ -275,7 +269,7 @@ def answer_under_controls(
                     **inputs,
                     **{**decoding.generate_kwargs(), "max_new_tokens": max(budgets)},
                     eos_token_id=tokenizer.eos_token_id,
-                    pad_token_id=tokenizer.pad_token_id,
+                    pad_token_id=pad_token_id(tokenizer),
                 )
             new_tokens = output[:, inputs["input_ids"].shape[1] :].tolist()
             for row, pair in enumerate(members):

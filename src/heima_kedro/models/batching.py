@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import torch
 from PIL import Image
-from transformers import MllamaProcessor, PreTrainedTokenizerBase
+from transformers import BatchFeature, MllamaProcessor, PreTrainedTokenizerBase
 
 from heima_kedro.data.conversations import IMAGE_PLACEHOLDER
 
@@ -23,6 +23,29 @@ def encoder_prompt(*, processor: MllamaProcessor, question: str) -> str:
     text = question.replace(IMAGE_PLACEHOLDER, "").strip()
     messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
     return processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def encoder_prompt_batch(
+    *, processor: MllamaProcessor, images: Sequence[Image.Image], questions: Sequence[str]
+) -> BatchFeature:
+    """The prompts of (image, question) pairs as one left-padded batch, for generation. A
+    tokenizer without a pad token (Llama 3's) pads with eos here: the attention mask hides it."""
+    tokenizer = processor.tokenizer
+    borrowed = tokenizer.pad_token is None
+    if borrowed:
+        tokenizer.pad_token = tokenizer.eos_token
+    try:
+        return processor(
+            images=[[image.convert("RGB")] for image in images],
+            text=[encoder_prompt(processor=processor, question=q) for q in questions],
+            padding=True,
+            padding_side="left",
+            add_special_tokens=False,  # the chat template already starts with bos
+            return_tensors="pt",
+        )
+    finally:
+        if borrowed:
+            tokenizer.pad_token = None
 
 
 def decoder_prompt(*, tokenizer: PreTrainedTokenizerBase, user: str) -> str:

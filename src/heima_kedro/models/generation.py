@@ -20,8 +20,9 @@ from tqdm.auto import tqdm
 from transformers import MllamaProcessor
 
 from heima_kedro.data.cot import StageError, find_stage
-from heima_kedro.models.batching import encoder_prompt
+from heima_kedro.models.batching import encoder_prompt_batch
 from heima_kedro.models.compute import seeded
+from heima_kedro.models.tokenizer import pad_token_id
 
 
 @dataclass(frozen=True)
@@ -125,13 +126,8 @@ def generate_with_states(
     starts = range(0, len(questions), decoding.batch_size)
     for batch_index, start in enumerate(tqdm(starts, desc=progress, disable=progress is None)):
         stop = start + decoding.batch_size
-        inputs = processor(
-            images=[[image.convert("RGB")] for image in images[start:stop]],
-            text=[encoder_prompt(processor=processor, question=q) for q in questions[start:stop]],
-            padding=True,
-            padding_side="left",
-            add_special_tokens=False,  # the chat template already starts with bos
-            return_tensors="pt",
+        inputs = encoder_prompt_batch(
+            processor=processor, images=images[start:stop], questions=questions[start:stop]
         ).to(model.device)
         began = time.perf_counter()
         with _last_position_states(model) as steps, seeded(decoding.seed + batch_index):
@@ -139,7 +135,7 @@ def generate_with_states(
                 **inputs,
                 **decoding.generate_kwargs(),
                 eos_token_id=tokenizer.eos_token_id,
-                pad_token_id=tokenizer.pad_token_id,
+                pad_token_id=pad_token_id(tokenizer),
             )
         seconds = time.perf_counter() - began
         new_tokens = output[:, inputs["input_ids"].shape[1] :]
