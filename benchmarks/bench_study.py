@@ -161,7 +161,10 @@ def main() -> None:
         },
     }
     if args.env:  # a smoke configuration: its time is the figure, its scores mean nothing
-        headline = {"`kedro run`": headline["`kedro run`"], "test pairs": str(figures["test_pairs"])}
+        headline = {
+            "`kedro run`": headline["`kedro run`"],
+            "test pairs": str(figures["test_pairs"]),
+        }
     # A variant's figures never replace the default study's.
     name = "study_variant" if args.params else f"study_{args.env}" if args.env else "study"
     out = write_result(name, headline=headline, figures=figures)
