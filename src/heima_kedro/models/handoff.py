@@ -182,6 +182,7 @@ class HandoffDecoder(nn.Module):
         attention_mask: torch.Tensor,
         thinking_states: Sequence[torch.Tensor],
         use_cache: bool = False,
+        logits_to_keep: int | torch.Tensor = 0,
     ):
         embeds = self.decoder.get_input_embeddings()(input_ids)
         embeds = inject(
@@ -192,7 +193,10 @@ class HandoffDecoder(nn.Module):
             projection=self.projection,
         )
         return self.decoder(
-            inputs_embeds=embeds, attention_mask=attention_mask, use_cache=use_cache
+            inputs_embeds=embeds,
+            attention_mask=attention_mask,
+            use_cache=use_cache,
+            logits_to_keep=logits_to_keep,
         )
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 from accelerate import Accelerator
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from heima_kedro.models.batching import IGNORE_INDEX
@@ -56,6 +56,12 @@ class TrainConfig:
     #: less (Hugging Face's ``group_by_length`` uses N = 50) but mixes less; 0: plain shuffling.
     length_group_batches: int = 0
     activation_checkpointing: bool = True  # on CUDA only: trades compute for memory at 11B
+    #: Processes that encode batches (images, tokens) while the model trains; 0: the training
+    #: process encodes each batch itself, between steps.
+    num_workers: int = 0
+    #: Keep each sample once encoded, so later epochs only batch it (a small data set trained
+    #: for many epochs, such as the embedded default's); at scale samples are encoded on access.
+    cache_samples: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(self.betas))  # YAML and JSON give lists
@@ -72,7 +78,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "grad_accum", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)!r}")
-        for name in ("warmup_steps", "eval_every", "length_group_batches"):
+        for name in ("warmup_steps", "eval_every", "length_group_batches", "num_workers"):
             if getattr(self, name) < 0:
                 raise ValueError(f"train.{name} must be >= 0, got {getattr(self, name)!r}")
         if self.max_steps is not None and self.max_steps < 1:
@@ -157,6 +163,21 @@ class _EpochShuffle(torch.utils.data.Sampler[int]):
         return self.size
 
 
+class _EncodedOnce(Dataset):
+    """A data set whose samples are encoded on first access and kept (in each worker)."""
+
+    def __init__(self, samples: Sequence[dict[str, torch.Tensor]]) -> None:
+        self.samples, self.encoded = samples, {}
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if index not in self.encoded:
+            self.encoded[index] = self.samples[index]
+        return self.encoded[index]
+
+
 def _batches(
     loader: DataLoader, sampler: _EpochShuffle, accelerator: Accelerator, *, skip: int
 ) -> Iterator[dict[str, torch.Tensor]]:
@@ -169,14 +190,14 @@ def _batches(
 
 
 def _summed_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Cross-entropy summed over the target tokens; logits are computed at the positions that
+    predict one only (a boolean ``logits_to_keep``), not over the whole vocabulary everywhere."""
     inputs = {key: value for key, value in batch.items() if key != "labels"}
-    logits = model(**inputs, use_cache=False).logits[:, :-1].float()
     targets = batch["labels"][:, 1:]
+    predicts_target = torch.nn.functional.pad(targets != IGNORE_INDEX, (0, 1))
+    logits = model(**inputs, use_cache=False, logits_to_keep=predicts_target).logits
     return torch.nn.functional.cross_entropy(
-        logits.reshape(-1, logits.size(-1)),
-        targets.reshape(-1),
-        ignore_index=IGNORE_INDEX,
-        reduction="sum",
+        logits.float(), targets[targets != IGNORE_INDEX], reduction="sum"
     )
 
 
@@ -270,7 +291,13 @@ def _train(
         group=config.length_group_batches * config.batch_size,
     )
     loader = DataLoader(
-        samples, batch_size=config.batch_size, sampler=sampler, collate_fn=collate_fn
+        _EncodedOnce(samples) if config.cache_samples else samples,
+        batch_size=config.batch_size,
+        sampler=sampler,
+        collate_fn=collate_fn,
+        num_workers=config.num_workers,
+        persistent_workers=config.num_workers > 0,
+        pin_memory=torch.cuda.is_available(),
     )
     optimizer = torch.optim.AdamW(
         _param_groups(model, config.weight_decay), lr=config.lr, betas=config.betas, fused=False

@@ -35,6 +35,8 @@ STAGE_FILE, PAIRS_FILE, TRAINED_FILE, RESULT_FILE = (
     "result.json",
 )
 
+_ENCODING_SETTINGS = ("num_workers", "cache_samples")
+
 
 @dataclass(frozen=True)
 class CheckpointSettings:
@@ -188,11 +190,9 @@ def _checkpoint(
     """Resume only a run of the same stage settings, data and starting weights."""
     if stage.checkpoint is None or checkpoints is None:
         return None
-    settings = {
-        "target": stage.target,
-        "max_length": stage.max_length,
-        "train": asdict(stage.train),
-    }
+    # How batches are encoded does not change the weights a run ends with.
+    train = {k: v for k, v in asdict(stage.train).items() if k not in _ENCODING_SETTINGS}
+    settings = {"target": stage.target, "max_length": stage.max_length, "train": train}
     return CheckpointConfig(
         directory=Path(checkpoints),
         every=stage.checkpoint.every,
