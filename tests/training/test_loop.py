@@ -178,6 +178,7 @@ def test_group_by_length_trains_deterministically(tokenizer, samples, encoder_co
         ({"min_lr_ratio": 2}, "min_lr_ratio"),
         ({"weight_decay": -1}, "weight_decay"),
         ({"length_group_batches": -1}, "length_group_batches"),
+        ({"num_workers": -1}, "num_workers"),
     ],
 )
 def test_config_rejects_bad_values(kwargs, field):
@@ -231,3 +232,36 @@ def test_training_leaves_the_callers_random_stream_alone(tokenizer, samples, enc
         collate_fn=partial(collate, pad_token_id=tokenizer.pad_token_id),
     )
     assert torch.equal(torch.rand(3), expected)
+
+
+class _CountedEncoding(torch.utils.data.Dataset):
+    def __init__(self, samples):
+        self.samples, self.encoded = samples, 0
+
+    def __len__(self):
+        return len(self.samples)
+
+    def __getitem__(self, index):
+        self.encoded += 1
+        return self.samples[index]
+
+
+def test_encoding_settings_change_how_batches_are_made_not_the_training(
+    tokenizer, samples, encoder_config
+):
+    """Three epochs of 8 samples: cached, each sample is encoded once; with a worker process
+    or without, cached or not, every step's loss is the same."""
+    runs = {}
+    for settings in ({}, {"cache_samples": True}, {"num_workers": 1}):
+        counted = _CountedEncoding(samples)
+        runs[tuple(settings)] = train(
+            model=build_tiny_encoder(config=encoder_config, tokenizer=tokenizer),
+            samples=counted,
+            collate_fn=partial(collate, pad_token_id=tokenizer.pad_token_id),
+            config=TrainConfig(max_steps=6, batch_size=4, warmup_steps=1, **settings),
+        ).losses
+        if settings.get("cache_samples"):
+            assert counted.encoded == len(samples)
+        elif not settings:
+            assert counted.encoded == 3 * len(samples)
+    assert runs[()] == runs[("cache_samples",)] == runs[("num_workers",)]

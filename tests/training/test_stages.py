@@ -3,10 +3,13 @@ after a round trip through a launched rank's files."""
 
 import json
 
+import pandas as pd
 import pytest
 
+from heima_kedro.models.factory import build_tiny_encoder
 from heima_kedro.training.launch import LaunchConfig, launch_command
-from heima_kedro.training.stages import StageConfig
+from heima_kedro.training.stages import StageConfig, _checkpoint
+from heima_kedro.training.trainables import EncoderTrainable
 
 STAGE = {
     "target": "compress_all",
@@ -70,3 +73,30 @@ def test_launch_takes_the_process_count_from_the_config_file_unless_given(tmp_pa
     ddp = launch_command(run_dir=tmp_path, config=LaunchConfig(num_processes=2))
     assert "--multi_gpu" in ddp and "--config_file" not in ddp
     assert not LaunchConfig().launches and not LaunchConfig(num_processes=1).launches
+
+
+def test_encoding_settings_do_not_stop_a_resume(tmp_path, tokenizer, encoder_config, processor):
+    """A run killed with one data-loader setting resumes with another (same fingerprint)."""
+
+    pairs = pd.DataFrame({"pair_id": [0], "image": ["a"], "question": ["q"], "compress_all": ["t"]})
+    trainable = EncoderTrainable(
+        model=build_tiny_encoder(config=encoder_config, tokenizer=tokenizer),
+        processor=processor,
+        images={},
+    )
+
+    def fingerprint(**train):
+        stage = StageConfig.from_params(
+            {
+                "target": "compress_all",
+                "max_length": 64,
+                "train": {"max_steps": 2, **train},
+                "checkpoint": {"every": 1},
+            }
+        )
+        return _checkpoint(
+            trainable=trainable, pairs=pairs, stage=stage, checkpoints=tmp_path
+        ).fingerprint
+
+    assert fingerprint() == fingerprint(num_workers=2, cache_samples=True)
+    assert fingerprint() != fingerprint(seed=7)

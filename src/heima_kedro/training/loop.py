@@ -15,6 +15,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from accelerate import Accelerator
@@ -62,6 +63,8 @@ class TrainConfig:
     #: Keep each sample once encoded, so later epochs only batch it (a small data set trained
     #: for many epochs, such as the embedded default's); at scale samples are encoded on access.
     cache_samples: bool = False
+    #: The settings above that change how batches are encoded, not what a run trains to.
+    encoding_settings: ClassVar[tuple[str, ...]] = ("num_workers", "cache_samples")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(self.betas))  # YAML and JSON give lists

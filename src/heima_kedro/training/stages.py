@@ -35,8 +35,6 @@ STAGE_FILE, PAIRS_FILE, TRAINED_FILE, RESULT_FILE = (
     "result.json",
 )
 
-_ENCODING_SETTINGS = ("num_workers", "cache_samples")
-
 
 @dataclass(frozen=True)
 class CheckpointSettings:
@@ -190,8 +188,8 @@ def _checkpoint(
     """Resume only a run of the same stage settings, data and starting weights."""
     if stage.checkpoint is None or checkpoints is None:
         return None
-    # How batches are encoded does not change the weights a run ends with.
-    train = {k: v for k, v in asdict(stage.train).items() if k not in _ENCODING_SETTINGS}
+    encoding = TrainConfig.encoding_settings
+    train = {k: v for k, v in asdict(stage.train).items() if k not in encoding}
     settings = {"target": stage.target, "max_length": stage.max_length, "train": train}
     return CheckpointConfig(
         directory=Path(checkpoints),
