@@ -37,8 +37,11 @@ def machine() -> str:
     return "; ".join(parts)
 
 
-def write_result(name: str, *, headline: dict[str, str], figures: dict[str, Any]) -> Path:
-    """Write ``results/<name>.json``; ``headline`` is what the README's table shows."""
+def write_result(
+    name: str, *, headline: dict[str, str], figures: dict[str, Any], folder: Path = RESULTS
+) -> Path:
+    """Write ``<folder>/<name>.json`` (``results/`` by default); ``headline`` is what the
+    README's table shows."""
     payload = {
         "benchmark": name,
         "measured": datetime.date.today().isoformat(),
@@ -48,7 +51,7 @@ def write_result(name: str, *, headline: dict[str, str], figures: dict[str, Any]
         "headline": headline,
         **figures,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path

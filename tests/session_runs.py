@@ -1,12 +1,26 @@
-"""Running the project's pipelines through a KedroSession, as ``kedro run`` does."""
+"""Running the project's pipelines as ``kedro run`` does: through its command line, or a
+KedroSession."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import mlflow
+import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
+
+from heima_kedro.__main__ import main
+
+
+def run_command_line(args: list[str]) -> None:
+    """``kedro run ARGS`` in the working directory's project, as the command line runs it."""
+    try:
+        with pytest.raises(SystemExit) as exited:
+            main(args)
+        assert exited.value.code == 0, f"kedro run {' '.join(args)} exited {exited.value.code}"
+    finally:
+        _end_mlflow_runs()
 
 
 def run_session(
@@ -18,10 +32,14 @@ def run_session(
         with KedroSession.create(project_path=project, env=env, runtime_params=params) as session:
             session.run(pipeline_names=pipelines)
     finally:
-        # kedro-mlflow ends its run from another thread, which leaves this thread's fluent
-        # stack holding it; a later session in the same process would log into that run.
-        while mlflow.active_run():
-            mlflow.end_run()
+        _end_mlflow_runs()
+
+
+def _end_mlflow_runs() -> None:
+    # kedro-mlflow ends its run from another thread, which leaves this thread's fluent stack
+    # holding it; a later session in the same process would log into that run.
+    while mlflow.active_run():
+        mlflow.end_run()
 
 
 def latest(folder: Path) -> Path:

@@ -12,7 +12,7 @@ from kedro.io import DataCatalog
 from kedro.pipeline import Pipeline
 
 from heima_kedro.data.thinking import thinking_label
-from heima_kedro.pipeline_registry import STUDY_ORDER, STUDY_PHASES
+from heima_kedro.pipeline_registry import STUDY_ORDER, STUDY_PHASES, STUDY_PIPELINES
 from heima_kedro.pipelines.parameter_checks import parameter_errors
 
 #: Options of ``kedro run`` that run only part of the named pipelines.
@@ -25,10 +25,11 @@ def _study_position(pipeline: str) -> tuple[int, str]:
 
 def run_name(run_params: dict[str, Any], params: dict[str, Any], *, default_env: str) -> str:
     """``<pipelines> [<env>] <thinking setting>``, e.g. ``data_prep+cot_baseline [base] k=1 fixed``;
-    the whole study shows as ``study``, pipelines go in study order (``kedro run --pipelines``
-    does not keep the command line's), and ``--tags``/``--namespaces``/node slices are named."""
+    the whole study (in any environment) shows as ``study``, pipelines go in study order
+    (``kedro run --pipelines`` does not keep the command line's), and ``--tags``/``--namespaces``
+    /node slices are named."""
     pipelines = sorted(run_params.get("pipeline_names") or ["__default__"], key=_study_position)
-    parts = ["+".join("study" if name == "__default__" else name for name in pipelines)]
+    parts = ["+".join("study" if name in STUDY_PIPELINES else name for name in pipelines)]
     for option in ("tags", "namespaces"):
         if run_params.get(option):
             parts.append(f"{option}={','.join(run_params[option])}")

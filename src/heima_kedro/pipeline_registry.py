@@ -1,6 +1,7 @@
 """Project pipelines, registered in the order the study runs them and tagged by study phase, so
 that kedro-viz (and ``kedro run --tags``) reads data → stage 0 → stages 1–4 → stage 5 →
-evaluation → analysis."""
+evaluation → analysis; and the study without the steps an environment with its own data
+(``from_raw_data``) or its own stage-0 model (``from_published_model``) does not run."""
 
 from __future__ import annotations
 
@@ -41,12 +42,34 @@ STUDY_PHASES = {
 }
 
 
+#: The whole study: generated data and tiny models, own raw data, or also a published stage 0.
+STUDY_PIPELINES = ("__default__", "from_raw_data", "from_published_model")
+
+#: Tag of the nodes that build the tiny stage-0 model and train it (``cot_baseline``).
+TINY_MODELS_TAG = "tiny_models"
+
+
+def default_pipeline_for(parameters: dict) -> str:
+    """The study's pipeline for an environment's parameters: ``__default__``; without
+    generated data (``synthetic_data.enabled: false``) ``from_raw_data``; without tiny models
+    either (``model_factory.enabled: false``: stage 0 is a published model)
+    ``from_published_model``."""
+    if parameters.get("synthetic_data", {}).get("enabled", True):
+        return "__default__"
+    if parameters.get("model_factory", {}).get("enabled", True):
+        return "from_raw_data"
+    return "from_published_model"
+
+
 def register_pipelines() -> dict[str, Pipeline]:
     pipelines = {
         name: pipeline.tag(STUDY_PHASES[name]) if name in STUDY_PHASES else pipeline
         for name, pipeline in find_pipelines(raise_errors=True).items()
     }
-    pipelines["__default__"] = sum(
-        (pipelines[name] for name in STUDY_ORDER if name in pipelines), Pipeline([])
+    study = sum((pipelines[name] for name in STUDY_ORDER if name in pipelines), Pipeline([]))
+    pipelines["__default__"] = study
+    pipelines["from_raw_data"] = study - study.only_nodes_with_tags("synthetic_data")
+    pipelines["from_published_model"] = pipelines["from_raw_data"] - study.only_nodes_with_tags(
+        TINY_MODELS_TAG
     )
     return pipelines

@@ -58,13 +58,13 @@ def _images(pairs: pd.DataFrame) -> dict:
     return {row.image: partial(Image.open, row.image_path) for row in pairs.itertuples()}
 
 
-def _stage(tmp_path, target: str, steps: int) -> StageConfig:
+def _stage(tmp_path, target: str, steps: int, **launch) -> StageConfig:
     return StageConfig.from_params(
         {
             "target": target,
             "max_length": 512,
             "train": {"lr": 1e-2, "warmup_steps": 1, "max_steps": steps, "batch_size": 2},
-            "launch": {"num_processes": 2, "run_dir": str(tmp_path / "run")},
+            "launch": {"num_processes": 2, "run_dir": str(tmp_path / "run"), **launch},
         }
     )
 
@@ -102,7 +102,9 @@ def test_launched_lora_stage_trains_the_adapter_on_the_saved_base(
     )
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     trainable = EncoderTrainable(model=model, processor=processor, images=_images(pairs))
-    train_stage(trainable=trainable, pairs=pairs, stage=_stage(tmp_path, "full_cot", 3))
+    # Through a launcher template, as on a cluster (there: srun ... bash -c '...').
+    stage = _stage(tmp_path, "full_cot", 3, template="exec {launch} {rank}")
+    train_stage(trainable=trainable, pairs=pairs, stage=stage)
 
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
     trainable_names = {n for n, p in model.named_parameters() if p.requires_grad}

@@ -41,6 +41,8 @@ def test_a_stage_survives_the_round_trip_to_a_launched_rank():
         ({"train": {"lr": -1}}, "train.lr must be > 0"),
         ({"launch": {"num_processes": 0}}, "launch.num_processes"),
         ({"launch": {"config_file": "/nowhere.yaml"}}, "launch.config_file not found"),
+        ({"launch": {"template": "srun {launch}"}}, "launch.template must hold"),
+        ({"launch": {"template": "srun {launch} {rank} {nodes}"}}, "launch.template must hold"),
     ],
 )
 def test_bad_stage_parameters_are_named(change, message):
@@ -73,6 +75,23 @@ def test_launch_takes_the_process_count_from_the_config_file_unless_given(tmp_pa
     ddp = launch_command(run_dir=tmp_path, config=LaunchConfig(num_processes=2))
     assert "--multi_gpu" in ddp and "--config_file" not in ddp
     assert not LaunchConfig().launches and not LaunchConfig(num_processes=1).launches
+
+
+def test_a_cluster_template_wraps_the_launch_and_several_machines_keep_their_port(tmp_path):
+    config_file = tmp_path / "fsdp_2_nodes.yaml"
+    config_file.write_text("num_machines: 2\nnum_processes: 16\nmain_process_port: 29500\n")
+    config = LaunchConfig(
+        config_file=str(config_file),
+        template="srun --nodes=2 bash -c '{launch} --machine_rank $SLURM_NODEID {rank}'",
+    )
+    assert config.launches and config.processes == 16
+    shell, flag, script = launch_command(run_dir=tmp_path, config=config)
+    assert (shell, flag) == ("bash", "-c")
+    assert script.startswith("srun --nodes=2 bash -c '") and "$SLURM_NODEID" in script
+    launch, rank = script.split(" --machine_rank $SLURM_NODEID ")
+    assert "--main_process_port" not in launch  # the file's 29500, the same on every machine
+    assert launch.endswith(f"--config_file {config_file}")
+    assert rank == f"-m heima_kedro.training.rank --run-dir {tmp_path}'"
 
 
 def test_encoding_settings_do_not_stop_a_resume(tmp_path, tokenizer, encoder_config, processor):

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import socket
+import string
 import subprocess
 import sys
 import tempfile
@@ -29,13 +31,18 @@ RANK_MODULE = "heima_kedro.training.rank"
 
 @dataclass(frozen=True)
 class LaunchConfig:
-    """``config_file`` is an Accelerate config (DDP, FSDP, DeepSpeed) and says how many
-    processes; ``num_processes`` given overrides it (without a config file, more than one
-    launches DDP); ``run_dir`` is where inputs and results pass (a temporary folder by default)."""
+    """``config_file`` is an Accelerate config (DDP, FSDP, DeepSpeed; one machine or several)
+    and says how many processes; ``num_processes`` given overrides it (without a config file,
+    more than one launches DDP); ``run_dir`` is where inputs and results pass (a temporary
+    folder by default; on a cluster a folder every machine sees). ``template`` runs the launch
+    through a cluster's own launcher: a shell command in which ``{launch}`` is ``accelerate
+    launch`` with its options and ``{rank}`` the module the ranks run, e.g.
+    ``srun --ntasks-per-node=1 bash -c '{launch} --machine_rank $SLURM_NODEID {rank}'``."""
 
     num_processes: int | None = None
     config_file: str | None = None
     run_dir: str | None = None
+    template: str | None = None
 
     def __post_init__(self) -> None:
         value = self.num_processes
@@ -45,22 +52,30 @@ class LaunchConfig:
             raise ValueError(f"launch.num_processes must be an integer >= 1 or null, got {value!r}")
         if self.config_file and not Path(self.config_file).is_file():
             raise ValueError(f"launch.config_file not found: '{self.config_file}'")
+        if self.template is not None:
+            fields = {name for _, name, _, _ in string.Formatter().parse(self.template) if name}
+            if fields != {"launch", "rank"}:
+                raise ValueError(
+                    "launch.template must hold {launch} and {rank} and no other field, got "
+                    f"{self.template!r}"
+                )
 
     @property
     def processes(self) -> int:
         """How many processes the stage trains on: ``num_processes``, else the config file's,
         else one."""
-        if self.num_processes:
-            return self.num_processes
-        if self.config_file:
-            settings = yaml.safe_load(Path(self.config_file).read_text()) or {}
-            return int(settings.get("num_processes") or 1)
-        return 1
+        return self.num_processes or int(self.file_settings().get("num_processes") or 1)
+
+    def file_settings(self) -> dict:
+        """The Accelerate config file's settings (none without one)."""
+        if not self.config_file:
+            return {}
+        return yaml.safe_load(Path(self.config_file).read_text()) or {}
 
     @property
     def launches(self) -> bool:
         """Whether the stage runs under ``accelerate launch`` rather than in this process."""
-        return bool(self.config_file) or (self.num_processes or 1) > 1
+        return bool(self.config_file or self.template) or (self.num_processes or 1) > 1
 
 
 @contextmanager
@@ -76,15 +91,12 @@ def run_folder(config: LaunchConfig) -> Iterator[Path]:
 
 
 def launch_command(*, run_dir: Path, config: LaunchConfig) -> list[str]:
-    """``accelerate launch`` of the ranks; ``--num_processes`` only when given, since on the
-    command line it overrides the config file's."""
-    command = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--main_process_port",
-        str(_free_port()),
-    ]
+    """``accelerate launch`` of the ranks (inside ``config.template``, through ``bash -c``);
+    ``--num_processes`` only when given, since on the command line it overrides the config
+    file's."""
+    command = [sys.executable, "-m", "accelerate.commands.launch"]
+    if "main_process_port" not in config.file_settings():  # several machines agree on one
+        command += ["--main_process_port", str(_free_port())]
     if config.num_processes is not None:
         command += ["--num_processes", str(config.num_processes)]
     if config.config_file:
@@ -93,7 +105,14 @@ def launch_command(*, run_dir: Path, config: LaunchConfig) -> list[str]:
         # Accelerate's multi-process launcher (torchrun underneath); without CUDA the ranks use
         # gloo on the CPU (`accelerate launch --cpu` would start a single process).
         command.append("--multi_gpu")
-    return [*command, "-m", RANK_MODULE, "--run-dir", str(run_dir)]
+    rank = ["-m", RANK_MODULE, "--run-dir", str(run_dir)]
+    if config.template:
+        return [
+            "bash",
+            "-c",
+            config.template.format(launch=shlex.join(command), rank=shlex.join(rank)),
+        ]
+    return [*command, *rank]
 
 
 def run_ranks(*, run_dir: Path, config: LaunchConfig) -> None:

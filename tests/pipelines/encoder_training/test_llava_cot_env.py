@@ -1,17 +1,18 @@
-"""The real-scale environment on tiny local models: `--env llava_cot` loads LLaVA-CoT and the
-decoder base from local folders written with `save_pretrained`, maps the thinking tokens to
-Llama 3 reserved special tokens, trains the encoder stages and the decoders, evaluates, and
-never writes the model folders."""
+"""The real-scale environment on tiny local models: `kedro run --env llava_cot` loads LLaVA-CoT
+and the decoder base from local folders written with `save_pretrained`, maps the thinking tokens
+to Llama 3 reserved special tokens, runs the whole study from data_prep on (stage 0 the published
+model: no generator, no tiny models) and never writes the model folders."""
 
 import json
 import shutil
 
 import pandas as pd
 import pytest
+import yaml
 
 from heima_kedro.models.factory import build_processor, build_tiny_decoder, build_tiny_encoder
 from heima_kedro.models.tokenizer import TokenizerConfig, train_tokenizer
-from session_runs import latest, latest_file, run_session
+from session_runs import latest, latest_file, run_command_line, run_session
 from tiny import DECODER, DECODERS, ENCODER, ENCODER_STAGES, VOCAB_SIZE
 
 RESERVED = (
@@ -27,6 +28,7 @@ TINY_STAGE = {
 TINY_DECODER = {
     "max_length": 256,
     "checkpoint": None,
+    "launch": {"config_file": None},
     "train": {"max_steps": 2, "batch_size": 2, "warmup_steps": 1},
 }
 
@@ -52,16 +54,21 @@ def _snapshot(folder):
 
 
 @pytest.mark.slow
-def test_llava_cot_env_trains_on_local_published_models(project_copy, published_models):
+def test_kedro_run_in_llava_cot_is_the_study_on_local_published_models(
+    project_copy, published_models
+):
     cot, decoder = published_models
     before = _snapshot(cot), _snapshot(decoder)
     decoding = {"max_new_tokens": 8, "batch_size": 2}
+    evaluation = {"limit": 2, "decoding": decoding}
     params = {
+        "cot_baseline": {"evaluation": evaluation},
         "encoder_training": {
             **{stage: TINY_STAGE for stage in ENCODER_STAGES},
             "lora": {"r": 2, "alpha": 4},
-            "evaluation": {"limit": 2, "decoding": decoding},
+            "evaluation": evaluation,
         },
+        "no_cot_baseline": {"stage": TINY_STAGE, "evaluation": evaluation},
         "decoder_training": {decoder: TINY_DECODER for decoder in DECODERS},
         "reconstruction_eval": {
             "limit": 2,
@@ -70,19 +77,23 @@ def test_llava_cot_env_trains_on_local_published_models(project_copy, published_
             "decoder_decoding": decoding,
         },
         "token_count": {"limit": 2, "decoding": {**decoding, "batch_size": 1}},
+        # The paper's benchmarks need their Hugging Face datasets: the study's own test pairs.
+        "zero_shot_eval": {
+            "tasks": [{"task": "heima_test_pairs", "metric": "exact_match,none"}],
+            "limit": 2,
+            "heima_decoding": decoding,
+            "cot_decoding": decoding,
+        },
+        "thinking_controls": {
+            "limit": 2,
+            "decoding": decoding,
+            "probes": {"fit_limit": 8, "batch_size": 2, "max_length": 256},
+        },
     }
-    run_session(
-        project_copy,
-        env="llava_cot",
-        params=params,
-        pipelines=[
-            "data_prep",
-            "encoder_training",
-            "decoder_training",
-            "reconstruction_eval",
-            "token_count",
-        ],
-    )
+    # `kedro run --config` is how a dictionary of parameters reaches the command line.
+    config = project_copy / "tiny_run.yml"
+    config.write_text(yaml.safe_dump({"run": {"env": "llava_cot", "params": params}}))
+    run_command_line(["--config", str(config)])  # no --pipelines: the environment's study
 
     pairs = pd.read_parquet(latest_file(project_copy / "data/05_model_input/train_pairs.parquet"))
     assert pairs["compress_all"].str.contains(RESERVED[2], regex=False).all()
@@ -104,6 +115,8 @@ def test_llava_cot_env_trains_on_local_published_models(project_copy, published_
     assert report["pairs"] == evaluated and set(report["accuracy"]) == {"heima", "cot"}
     counts = json.loads(next((reporting / "token_counts.json").glob("*/*.json")).read_text())
     assert counts["pairs"] == evaluated and counts["batch_size"] == 1
+    summary = json.loads(latest_file(reporting / "study_summary.json").read_text())
+    assert {row["model"] for row in summary["models"]} >= {"cot", "no_cot", "heima"}
 
 
 @pytest.mark.slow

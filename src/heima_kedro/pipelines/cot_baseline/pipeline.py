@@ -1,4 +1,5 @@
-"""Wiring of ``cot_baseline``: tokenizer → tiny models → stage-0 training → evaluation."""
+"""Wiring of ``cot_baseline``: tokenizer → tiny models → stage-0 training (tagged
+``tiny_models``: an environment whose stage 0 is a published model skips them) → evaluation."""
 
 from kedro.pipeline import Node, Pipeline
 
@@ -19,12 +20,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["train_pairs", "params:model_factory", "params:data_prep.thinking.tokens"],
                 outputs="tokenizer",
                 name="train_tokenizer_node",
+                tags=["tiny_models"],
             ),
             Node(
                 func=build_models_node,
                 inputs=["tokenizer", "params:model_factory"],
                 outputs=["processor", "encoder_init", "decoder_base"],
                 name="build_models_node",
+                tags=["tiny_models"],
             ),
             Node(
                 func=train_cot_baseline_node,
@@ -38,6 +41,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 outputs=["cot_model", "cot_baseline_loss"],
                 name="train_cot_baseline_node",
+                tags=["tiny_models"],
             ),
             Node(
                 func=evaluate_cot_baseline_node,
@@ -56,6 +60,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs="cot_baseline_loss",
                 outputs="cot_baseline_curves",
                 name="plot_cot_baseline_curves_node",
+                tags=["tiny_models"],
             ),
         ],
         tags=["cot_baseline"],

@@ -1,0 +1,34 @@
+"""The Accelerate configs under conf/accelerate/ load as Accelerate reads them, and the FSDP ones
+wrap layer classes that exist in the models they shard."""
+
+from pathlib import Path
+
+import pytest
+import transformers.models.mllama.modeling_mllama as mllama
+import yaml
+from accelerate.commands.config.config_args import ClusterConfig
+
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "conf/accelerate").glob("*.yaml"))
+
+
+def test_the_single_gpu_to_multi_machine_configs_are_all_there():
+    assert {path.stem for path in CONFIGS} >= {
+        "multi_gpu",
+        "fsdp",
+        "fsdp_2_machines",
+        "deepspeed_zero2",
+        "deepspeed_zero3",
+    }
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda path: path.stem)
+def test_accelerate_reads_the_config(path):
+    config = ClusterConfig.from_yaml_file(path)  # unknown keys raise
+    assert config.num_processes >= config.num_machines >= 1
+    assert config.mixed_precision == "bf16"
+    settings = yaml.safe_load(path.read_text())
+    if settings.get("fsdp_config"):
+        wrapped = settings["fsdp_config"]["fsdp_transformer_layer_cls_to_wrap"].split(",")
+        assert all(hasattr(mllama, name) for name in wrapped), wrapped
+    if config.num_machines > 1:
+        assert config.main_process_port, "machines must agree on the main process's port"
