@@ -119,12 +119,12 @@ def test_fingerprint_sees_a_peft_config_that_leaves_the_weights_alone(tokenizer,
 
 
 def test_save_replaces_another_runs_checkpoint_of_the_same_step(tmp_path):
-    model = torch.nn.Linear(2, 2)
+    weights = {"weight": torch.ones(2, 2)}
     for run in ("run-a", "run-b"):
         save_checkpoint(
             config=CheckpointConfig(directory=tmp_path, every=1, fingerprint=run),
             step=3,
-            model=model,
+            weights=weights,
             state={"step": 3},
         )
     meta = json.loads((tmp_path / "step_00000003" / "meta.json").read_text())

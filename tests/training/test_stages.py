@@ -2,6 +2,7 @@
 after a round trip through a launched rank's files."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -11,6 +12,7 @@ from heima_kedro.training.launch import LaunchConfig, launch_command
 from heima_kedro.training.stages import StageConfig, _checkpoint
 from heima_kedro.training.trainables import EncoderTrainable
 
+ZERO_3 = Path(__file__).resolve().parents[2] / "conf/accelerate/deepspeed_zero3.yaml"
 STAGE = {
     "target": "compress_all",
     "max_length": 64,
@@ -42,6 +44,10 @@ def test_a_stage_survives_the_round_trip_to_a_launched_rank():
         ({"launch": {"num_processes": 0}}, "launch.num_processes"),
         ({"launch": {"config_file": "/nowhere.yaml"}}, "launch.config_file not found"),
         ({"launch": {"template": "srun {launch}"}}, "launch.template must hold"),
+        (
+            {"launch": {"config_file": str(ZERO_3)}},
+            "DeepSpeed is not supported by the stage trainer yet",
+        ),
         ({"launch": {"template": "srun {launch} {rank} {nodes}"}}, "launch.template must hold"),
     ],
 )

@@ -87,19 +87,16 @@ def data_digest(*columns: Iterable[str | torch.Tensor]) -> str:
     return digest.hexdigest()[:32]
 
 
-def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
-
-
 def save_checkpoint(
-    *, config: CheckpointConfig, step: int, model: torch.nn.Module, state: dict
+    *, config: CheckpointConfig, step: int, weights: dict[str, torch.Tensor], state: dict
 ) -> Path:
-    """Write the checkpoint of ``step`` (after that many optimiser steps) and drop older ones."""
+    """Write the checkpoint of ``step`` (after that many optimiser steps): the trainable
+    ``weights`` (whole, on the CPU) and the rest of the ``state``; drop older ones."""
     config.directory.mkdir(parents=True, exist_ok=True)
     target = config.directory / f"step_{step:08d}"
     staging = Path(tempfile.mkdtemp(prefix=".staging_", dir=config.directory))
     try:
-        save_file(trainable_state(model), staging / _WEIGHTS)
+        save_file(weights, staging / _WEIGHTS)
         torch.save(state, staging / _STATE)
         (staging / _META).write_text(json.dumps({"step": step, "fingerprint": config.fingerprint}))
         # Only another run's checkpoint can be there already (a resumed run saves later steps).
@@ -114,17 +111,16 @@ def save_checkpoint(
 
 
 def load_latest_checkpoint(
-    *, config: CheckpointConfig, model: torch.nn.Module
-) -> tuple[int, dict] | None:
-    """Load the newest matching checkpoint's weights into ``model``; return (step, state)."""
+    *, config: CheckpointConfig, trainable: set[str]
+) -> tuple[int, dict[str, torch.Tensor], dict] | None:
+    """The newest matching checkpoint: (step, its weights, the rest of its state); the weights
+    must be exactly the ``trainable`` parameters' names."""
     for folder in sorted(config.directory.glob("step_*"), reverse=True):
         meta = json.loads((folder / _META).read_text())
         if meta["fingerprint"] != config.fingerprint:
             return None  # another run's checkpoint: start over (it is replaced at the next save)
         weights = load_file(folder / _WEIGHTS)
-        expected = {n for n, p in model.named_parameters() if p.requires_grad}
-        if set(weights) != expected:
+        if set(weights) != trainable:
             raise ValueError(f"checkpoint {folder} does not match the model's trainable parameters")
-        model.load_state_dict(weights, strict=False)
-        return meta["step"], torch.load(folder / _STATE, weights_only=True)
+        return meta["step"], weights, torch.load(folder / _STATE, weights_only=True)
     return None

@@ -52,6 +52,13 @@ class LaunchConfig:
             raise ValueError(f"launch.num_processes must be an integer >= 1 or null, got {value!r}")
         if self.config_file and not Path(self.config_file).is_file():
             raise ValueError(f"launch.config_file not found: '{self.config_file}'")
+        if self.file_settings().get("distributed_type") == "DEEPSPEED":
+            raise ValueError(
+                f"launch.config_file '{self.config_file}': DeepSpeed is not supported by the "
+                "stage trainer yet (its partitioned weights and optimiser state are not gathered "
+                "for checkpoints and results); use conf/accelerate/fsdp.yaml, which shards the "
+                "same way"
+            )
         if self.template is not None:
             fields = {name for _, name, _, _ in string.Formatter().parse(self.template) if name}
             if fields != {"launch", "rank"}:

@@ -29,6 +29,13 @@ from heima_kedro.training.checkpoints import (
     load_latest_checkpoint,
     save_checkpoint,
 )
+from heima_kedro.training.sharding import (
+    gathered_optimizer_state,
+    gathered_trainable_state,
+    restore_optimizer_state,
+    restore_trainable_state,
+    trainable_names,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -308,12 +315,14 @@ def _train(
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     total_steps = config.max_steps or config.epochs * math.ceil(len(loader) / config.grad_accum)
     result, start = TrainResult(), 0
+    unwrapped = accelerator.unwrap_model(model)
     resumed = checkpoint and load_latest_checkpoint(
-        config=checkpoint, model=accelerator.unwrap_model(model)
+        config=checkpoint, trainable=trainable_names(unwrapped)
     )
     if resumed:
-        start, state = resumed
-        optimizer.load_state_dict(state["optimizer"])
+        start, weights, state = resumed
+        restore_trainable_state(unwrapped, weights)
+        restore_optimizer_state(unwrapped, optimizer, state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
         if torch.cuda.is_available() and "cuda_rng" in state:
             torch.cuda.set_rng_state(state["cuda_rng"])
@@ -399,16 +408,18 @@ def _train(
                 "step %d/%d loss %.4f lr %.2e", step + 1, total_steps, result.losses[-1], lr
             )
 
-        # checkpoint (the main process writes; every process waits for it)
+        # checkpoint (every process gathers its shards; the main process writes)
         if checkpoint and ((step + 1) % checkpoint.every == 0 or step + 1 == total_steps):
             pending.flush_into(result)
+            weights = gathered_trainable_state(unwrapped)
+            optimizer_state = gathered_optimizer_state(unwrapped, optimizer)
             if accelerator.is_main_process:
                 save_checkpoint(
                     config=checkpoint,
                     step=step + 1,
-                    model=accelerator.unwrap_model(model),
+                    weights=weights,
                     state={
-                        "optimizer": optimizer.state_dict(),
+                        "optimizer": optimizer_state,
                         "torch_rng": torch.get_rng_state(),
                         **(
                             {"cuda_rng": torch.cuda.get_rng_state()}

@@ -15,7 +15,7 @@ import torch
 from accelerate import PartialState
 from safetensors.torch import save_file
 
-from heima_kedro.training.checkpoints import trainable_state
+from heima_kedro.training.sharding import gathered_trainable_state
 from heima_kedro.training.stages import (
     PAIRS_FILE,
     RESULT_FILE,
@@ -39,9 +39,11 @@ def run_rank(run_dir: Path) -> None:
         pairs=pairs,
         stage=StageConfig.from_params(spec["stage"]),
         checkpoints=checkpoints,
+        fingerprint=spec["fingerprint"],
     )
+    trained = gathered_trainable_state(trainable.model)  # every rank: the shards are gathered
     if state.is_main_process:
-        save_file(trainable_state(trainable.model), run_dir / TRAINED_FILE)
+        save_file(trained, run_dir / TRAINED_FILE)
         fields = asdict(result)
         fields.pop("evaluations")
         (run_dir / RESULT_FILE).write_text(

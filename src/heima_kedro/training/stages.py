@@ -135,10 +135,15 @@ def train_stage(
     with run_folder(stage.launch) as run_dir:
         trainable.write(run_dir / trainable.kind)
         pairs.to_parquet(run_dir / PAIRS_FILE)
+        checkpoint = _checkpoint(
+            trainable=trainable, pairs=pairs, stage=stage, checkpoints=checkpoints
+        )
         spec = {
             "kind": trainable.kind,
             "stage": stage.to_params(),
             "checkpoints": str(checkpoints) if checkpoints else None,
+            # Here, where the model is whole: a rank may hold empty (meta) or sharded weights.
+            "fingerprint": checkpoint.fingerprint if checkpoint else None,
         }
         (run_dir / STAGE_FILE).write_text(json.dumps(spec))
         run_ranks(run_dir=run_dir, config=stage.launch)
@@ -157,16 +162,26 @@ def train_stage(
 
 
 def train_here(
-    *, trainable: Trainable, pairs: pd.DataFrame, stage: StageConfig, checkpoints: Path | None
+    *,
+    trainable: Trainable,
+    pairs: pd.DataFrame,
+    stage: StageConfig,
+    checkpoints: Path | None,
+    fingerprint: str | None = None,
 ) -> TrainResult:
-    """The stage in this process (a launched rank calls this too)."""
+    """The stage in this process (a launched rank calls this too, with the ``fingerprint`` the
+    launching process computed)."""
     result = train(
         model=trainable.model,
         samples=trainable.samples(pairs, target=stage.target, max_length=stage.max_length),
         collate_fn=trainable.collate(),
         config=stage.train,
         checkpoint=_checkpoint(
-            trainable=trainable, pairs=pairs, stage=stage, checkpoints=checkpoints
+            trainable=trainable,
+            pairs=pairs,
+            stage=stage,
+            checkpoints=checkpoints,
+            given=fingerprint,
         ),
     )
     logger.info(
@@ -183,11 +198,21 @@ def train_here(
 
 
 def _checkpoint(
-    *, trainable: Trainable, pairs: pd.DataFrame, stage: StageConfig, checkpoints: Path | None
+    *,
+    trainable: Trainable,
+    pairs: pd.DataFrame,
+    stage: StageConfig,
+    checkpoints: Path | None,
+    given: str | None = None,
 ) -> CheckpointConfig | None:
-    """Resume only a run of the same stage settings, data and starting weights."""
+    """Resume only a run of the same stage settings, data and starting weights (the ``given``
+    fingerprint of them, else computed here)."""
     if stage.checkpoint is None or checkpoints is None:
         return None
+    if given:
+        return CheckpointConfig(
+            directory=Path(checkpoints), every=stage.checkpoint.every, fingerprint=given
+        )
     encoding = TrainConfig.encoding_settings
     train = {k: v for k, v in asdict(stage.train).items() if k not in encoding}
     settings = {"target": stage.target, "max_length": stage.max_length, "train": train}
