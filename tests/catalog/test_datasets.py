@@ -6,7 +6,7 @@ from kedro.io.core import DatasetError, Version
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from heima_kedro.datasets import HFPretrainedDataset, PeftAdapterDataset
+from heima_kedro.datasets import HFPretrainedDataset, PeftAdapterDataset, ThinkingStatesDataset
 from heima_kedro.models.adapters import AdapterWeights
 
 
@@ -155,3 +155,21 @@ def test_report_is_versioned_and_logged_to_the_active_mlflow_run(tmp_path):
     assert artifact.path == "reports/report.json"
     with pytest.raises(DatasetError, match="nothing saved"):
         JSONReportDataset(filepath=str(tmp_path / "missing.json")).load()
+
+
+def test_thinking_states_round_trip_in_pair_order(tmp_path):
+    """Ragged per-pair states (0, 1 or several per pair) come back exactly, in pair order."""
+    generator = torch.Generator().manual_seed(0)
+    states = {
+        "summary": [torch.randn(1, 8, generator=generator) for _ in range(3)],
+        "reasoning": [torch.randn(k, 8, generator=generator).bfloat16() for k in (2, 0, 1)],
+    }
+    dataset = ThinkingStatesDataset(filepath=str(tmp_path / "states.safetensors"))
+    assert not dataset.exists()
+    dataset.save(states)
+    loaded = dataset.load()
+    assert loaded.keys() == states.keys()
+    for stage, expected in states.items():
+        assert [s.shape for s in loaded[stage]] == [s.shape for s in expected]
+        assert all(torch.equal(a, b) for a, b in zip(loaded[stage], expected, strict=True))
+        assert loaded[stage][0].dtype == expected[0].dtype

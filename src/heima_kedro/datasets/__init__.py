@@ -1,5 +1,5 @@
 """Custom Kedro datasets: Hugging Face folders (models, tokenizers, processors), PEFT adapters,
-training checkpoint folders, local lmms-eval tasks, figures and JSON reports (both optionally
+training checkpoint folders, thinking states, local lmms-eval tasks, figures and JSON reports (both optionally
 logged to MLflow), and MLflow runs read back. Domain modules never import this package: it is
 the catalog's I/O."""
 
@@ -10,6 +10,7 @@ from .lmms_task import LmmsTaskDataset
 from .mlflow_runs import MlflowRunsDataset
 from .peft_adapter import PeftAdapterDataset
 from .report import JSONReportDataset
+from .thinking_states import ThinkingStatesDataset
 
 __all__ = [
     "CheckpointFolderDataset",
@@ -19,4 +20,5 @@ __all__ = [
     "LmmsTaskDataset",
     "MlflowRunsDataset",
     "PeftAdapterDataset",
+    "ThinkingStatesDataset",
 ]

@@ -25,7 +25,7 @@ from transformers import PreTrainedTokenizerBase
 from heima_kedro.models.adapters import AdapterWeights
 from heima_kedro.models.batching import collate, decoder_prompt
 from heima_kedro.models.compute import seeded
-from heima_kedro.models.generation import DecodingConfig, until_end
+from heima_kedro.models.generation import DecodingConfig, final_norm, until_end
 from heima_kedro.models.tokenizer import pad_token_id
 
 ThinkingStates = dict[str, list[torch.Tensor]]
@@ -109,12 +109,17 @@ def encoder_thinking_states(
     per stage, each sample's thinking states on the CPU."""
     was_training = encoder.training
     encoder.eval()
+    kept: list[torch.Tensor] = []
+    # The final norm's output is the state that emits each next token; a hook keeps it, so no
+    # layer's hidden states are held and the head computes one position's logits only.
+    handle = final_norm(encoder).register_forward_hook(lambda _m, _i, out: kept.append(out))
     try:
         inputs = {key: value for key, value in batch.items() if key != "labels"}
-        output = encoder(**inputs, output_hidden_states=True, use_cache=False)
+        encoder(**inputs, use_cache=False, logits_to_keep=1)
     finally:
+        handle.remove()
         encoder.train(was_training)
-    final = output.hidden_states[-1]  # after the language model's last norm
+    (final,) = kept
     return {
         stage: [
             states.cpu()
