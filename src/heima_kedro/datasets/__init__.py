@@ -1,7 +1,7 @@
 """Custom Kedro datasets: Hugging Face folders (models, tokenizers, processors), PEFT adapters,
-training checkpoint folders, thinking states, local lmms-eval tasks, figures and JSON reports (both optionally
-logged to MLflow), and MLflow runs read back. Domain modules never import this package: it is
-the catalog's I/O."""
+training checkpoint folders, thinking states, local lmms-eval tasks, figures and JSON reports
+(both optionally logged to MLflow), and MLflow runs read back. Domain modules never import this
+package: it is the catalog's I/O."""
 
 from .checkpoint_folder import CheckpointFolderDataset
 from .figure import FigureDataset
