@@ -6,18 +6,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from kedro.io.core import DatasetError
 from safetensors.torch import load_file, save_file
 
-from heima_kedro.models.handoff import ThinkingStates
+from heima_kedro.models.handoff import ThinkingStates, packed_states, unpacked_states
 
 from ._local import VersionedFileDataset
 
 
 class ThinkingStatesDataset(VersionedFileDataset[ThinkingStates, ThinkingStates]):
     """Saves ``{stage: [states of pair 0, states of pair 1, ...]}`` (each ``(count, width)``)
-    as, per stage, the states stacked in pair order (``<stage>``) and each pair's count
+    as, per stage, the states stacked in pair order (``<stage>.states``) and each pair's count
     (``<stage>.counts``); loads the same lists back.
 
     Example (catalog)::
@@ -33,14 +32,14 @@ class ThinkingStatesDataset(VersionedFileDataset[ThinkingStates, ThinkingStates]
         for stage, states in data.items():
             if not states:
                 raise DatasetError(f"ThinkingStatesDataset({path}): no states for '{stage}'")
-            tensors[stage] = torch.cat([s.detach().cpu() for s in states]).contiguous()
-            tensors[f"{stage}.counts"] = torch.tensor([len(s) for s in states])
+            for name, tensor in packed_states(states).items():
+                tensors[f"{stage}.{name}"] = tensor
         save_file(tensors, path)
 
     def _read(self, path: Path) -> ThinkingStates:
         tensors = load_file(path)
+        stages = sorted({name.rsplit(".", 1)[0] for name in tensors})
         return {
-            stage: list(torch.split(tensors[stage], tensors[f"{stage}.counts"].tolist()))
-            for stage in tensors
-            if not stage.endswith(".counts")
+            stage: unpacked_states(tensors[f"{stage}.states"], tensors[f"{stage}.counts"])
+            for stage in stages
         }

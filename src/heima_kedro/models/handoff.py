@@ -31,6 +31,20 @@ from heima_kedro.models.tokenizer import pad_token_id
 ThinkingStates = dict[str, list[torch.Tensor]]
 
 
+def packed_states(states: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Ragged per-pair states ``(count, width)`` as two tensors, for a safetensors file: the
+    states stacked in pair order and each pair's count."""
+    return {
+        "states": torch.cat([sample.detach().cpu() for sample in states]).contiguous(),
+        "counts": torch.tensor([len(sample) for sample in states]),
+    }
+
+
+def unpacked_states(states: torch.Tensor, counts: torch.Tensor) -> list[torch.Tensor]:
+    """The per-pair states :func:`packed_states` stacked."""
+    return list(torch.split(states, counts.tolist()))
+
+
 @dataclass(frozen=True)
 class HandoffConfig:
     """Widths of the two models and the decoder's id of the stage's thinking token."""

@@ -31,7 +31,12 @@ from transformers import (
 
 from heima_kedro.data.images import ImageLoaders
 from heima_kedro.models.batching import collate
-from heima_kedro.models.handoff import HandoffConfig, HandoffDecoder
+from heima_kedro.models.handoff import (
+    HandoffConfig,
+    HandoffDecoder,
+    packed_states,
+    unpacked_states,
+)
 from heima_kedro.models.tokenizer import pad_token_id
 from heima_kedro.training.checkpoints import data_digest
 from heima_kedro.training.samples import EncoderSamples, HandoffSamples, handoff_collate
@@ -116,13 +121,7 @@ class DecoderTrainable:
         handoff = {"encoder_width": int(self.states[0].shape[-1]), "token_id": self.model.token_id}
         (folder / "handoff.json").write_text(json.dumps(handoff))
         self.tokenizer.save_pretrained(folder / "tokenizer")
-        save_file(
-            {
-                "states": torch.cat(list(self.states)).contiguous(),
-                "counts": torch.tensor([len(sample) for sample in self.states]),
-            },
-            folder / "states.safetensors",
-        )
+        save_file(packed_states(self.states), folder / "states.safetensors")
 
     @classmethod
     def read(cls, folder: Path, *, pairs: pd.DataFrame) -> DecoderTrainable:
@@ -135,8 +134,7 @@ class DecoderTrainable:
         )
         projection = config.projection()
         projection.load_state_dict(load_file(folder / "projection.safetensors"))
-        saved = load_file(folder / "states.safetensors")
-        states = list(torch.split(saved["states"], saved["counts"].tolist()))
+        states = unpacked_states(**load_file(folder / "states.safetensors"))
         return cls(
             model=HandoffDecoder(decoder=decoder, projection=projection, token_id=config.token_id),
             tokenizer=PreTrainedTokenizerFast.from_pretrained(folder / "tokenizer"),

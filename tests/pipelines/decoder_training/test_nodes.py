@@ -82,6 +82,7 @@ def test_decoder_node_learns_and_resumes_a_finished_run(inputs, tmp_path, caplog
     assert torch.get_num_threads() == threads
     losses = [point["value"] for point in history["loss"]]
     assert len(losses) == 20 and losses[-1] < 0.5 * losses[0]
+    assert history["skipped_pairs"] == [{"value": 0.0, "step": 0}]
     assert adapter.extra["projection.weight"].shape == (32, ENCODER_WIDTH)
     assert any("lora_" in name for name in adapter.weights)
 
@@ -91,6 +92,18 @@ def test_decoder_node_learns_and_resumes_a_finished_run(inputs, tmp_path, caplog
     assert "Resuming from the checkpoint of step 20/20" in caplog.text
     assert again == history
     assert torch.equal(resumed.extra["projection.weight"], adapter.extra["projection.weight"])
+
+
+def test_a_pair_that_lost_its_thinking_states_is_counted_and_skipped(inputs, tmp_path, caplog):
+    pairs, states, tokenizer = inputs
+    truncated = {"caption": [states["caption"][0][:0], *states["caption"][1:]]}
+    with caplog.at_level("WARNING"):
+        _, history = _run((pairs, truncated, tokenizer), tmp_path, steps=2)
+    assert history["skipped_pairs"] == [{"value": 1.0, "step": 0}]
+    assert "1 of 8 pairs skipped for the caption decoder" in caplog.text
+    nothing = {"caption": [s[:0] for s in states["caption"]]}
+    with pytest.raises(ValueError, match="no training pair kept its caption thinking token"):
+        _run((pairs, nothing, tokenizer), tmp_path, steps=2)
 
 
 def test_decoder_node_does_not_resume_a_run_of_other_texts(inputs, tmp_path, caplog):

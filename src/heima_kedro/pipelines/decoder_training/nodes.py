@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 from matplotlib.figure import Figure
 from peft import get_peft_model
 from transformers import (
@@ -27,7 +28,7 @@ from heima_kedro.models.compute import seeded, torch_threads
 from heima_kedro.models.handoff import HandoffConfig, HandoffDecoder, ThinkingStates
 from heima_kedro.models.lora import LoraSettings, decoder_lora_config
 from heima_kedro.models.tokenizer import thinking_token_ids
-from heima_kedro.pipelines.tracking import metrics_history
+from heima_kedro.pipelines.tracking import metrics_history, scalar_metrics
 from heima_kedro.training.samples import teacher_forced_thinking_states
 from heima_kedro.training.stages import StageConfig, train_stage
 from heima_kedro.training.trainables import DecoderTrainable
@@ -77,9 +78,12 @@ def train_decoder_node(
     checkpoints: Path,
 ) -> tuple[AdapterWeights, MetricsHistory]:
     """Train one stage's decoder LoRA (and projection) on its decoder samples, each reading the
-    encoder's thinking states of its own pair; returns the adapter with the projection beside it."""
+    encoder's thinking states of its own pair; returns the adapter with the projection beside it,
+    and the loss history with the count of pairs skipped for want of their states."""
     config = StageConfig.from_params(stage)
-    states = thinking_states[config.target]
+    states, train_pairs, skipped = _pairs_with_their_states(
+        thinking_states[config.target], train_pairs, stage=config.target
+    )
     handoff = HandoffConfig(
         encoder_width=int(states[0].shape[-1]),
         decoder_width=decoder_base.config.hidden_size,
@@ -98,7 +102,33 @@ def train_decoder_node(
             checkpoints=checkpoints,
         )
     extra = {f"projection.{name}": value for name, value in model.projection.state_dict().items()}
-    return AdapterWeights.from_model(peft_decoder, extra=extra), metrics_history(result)
+    history = {**metrics_history(result), **scalar_metrics({"skipped_pairs": skipped})}
+    return AdapterWeights.from_model(peft_decoder, extra=extra), history
+
+
+def _pairs_with_their_states(
+    states: list[torch.Tensor], pairs: pd.DataFrame, *, stage: str
+) -> tuple[list[torch.Tensor], pd.DataFrame, int]:
+    """The pairs whose encoder pass kept every thinking token of ``stage`` (a pair longer than
+    ``decoder_training.states.max_length`` can lose them), with their states; the others are
+    counted and skipped."""
+    keep = [len(s) == k for s, k in zip(states, pairs[f"k_{stage}"].astype(int), strict=True)]
+    skipped = keep.count(False)
+    if skipped == len(keep):
+        raise ValueError(
+            f"no training pair kept its {stage} thinking token in the encoder pass: is "
+            "decoder_training.states.max_length shorter than the pairs?"
+        )
+    if skipped:
+        logger.warning(
+            "%d of %d pairs skipped for the %s decoder: their thinking tokens fell beyond "
+            "decoder_training.states.max_length",
+            skipped,
+            len(keep),
+            stage,
+        )
+    kept = [sample for sample, ok in zip(states, keep, strict=True) if ok]
+    return kept, pairs[keep].reset_index(drop=True), skipped
 
 
 def plot_decoder_curves_node(*decoder_losses: MetricsHistory) -> Figure:
