@@ -5,7 +5,8 @@ evaluation → analysis; and the study without the steps an environment with its
 
 from __future__ import annotations
 
-from kedro.framework.project import find_pipelines
+from importlib import import_module
+
 from kedro.pipeline import Pipeline
 
 #: The study, in order; ``__default__`` is the sum of those that exist.
@@ -62,9 +63,11 @@ def default_pipeline_for(parameters: dict) -> str:
 
 
 def register_pipelines() -> dict[str, Pipeline]:
+    # Every pipeline, whichever the run asked for (Kedro's find_pipelines would load only those,
+    # and the study's variants are sums of them).
     pipelines = {
-        name: pipeline.tag(STUDY_PHASES[name]) if name in STUDY_PHASES else pipeline
-        for name, pipeline in find_pipelines(raise_errors=True).items()
+        name: import_module(f"{__package__}.pipelines.{name}").create_pipeline().tag(phase)
+        for name, phase in STUDY_PHASES.items()
     }
     study = sum((pipelines[name] for name in STUDY_ORDER if name in pipelines), Pipeline([]))
     pipelines["__default__"] = study

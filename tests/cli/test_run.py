@@ -1,12 +1,14 @@
 """``kedro run`` (and ``heima-kedro`` without a subcommand) without ``--pipelines``: the study of
 the environment, which in ``llava_cot`` leaves out the ShapesCoT generator and the tiny stage 0."""
 
+from pathlib import Path
+
 import pytest
 from kedro.framework.startup import bootstrap_project
 
 from heima_kedro.__main__ import main
 from heima_kedro.cli.run import environment_parameters
-from heima_kedro.pipeline_registry import default_pipeline_for, register_pipelines
+from heima_kedro.pipeline_registry import STUDY_PHASES, default_pipeline_for, register_pipelines
 
 GENERATED_HERE = {
     "generate_shapes_cot_node",
@@ -28,6 +30,11 @@ def test_each_environment_names_its_study(project_copy):
     # Own raw data, tiny models trained on it: only the generator is left out.
     assert _default("llava_cot", {"model_factory": {"enabled": True}}) == "from_raw_data"
     assert _default(None, {"synthetic_data": {"enabled": False}}) == "from_raw_data"
+
+
+def test_every_pipeline_folder_is_registered():
+    package = Path(__file__).resolve().parents[2] / "src/heima_kedro/pipelines"
+    assert {path.parent.name for path in package.glob("*/pipeline.py")} == set(STUDY_PHASES)
 
 
 def test_the_published_model_study_leaves_out_only_what_is_generated_here(project_copy):
