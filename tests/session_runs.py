@@ -6,19 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
-import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from heima_kedro.__main__ import main
+from heima_kedro.cli import run as run_command
 
 
 def run_command_line(args: list[str]) -> None:
-    """``kedro run ARGS`` in the working directory's project, as the command line runs it."""
+    """``kedro run ARGS`` in the working directory's project, through the project's own ``run``
+    command as ``kedro`` finds it."""
+    bootstrap_project(Path.cwd())  # as the kedro command does before any project command
     try:
-        with pytest.raises(SystemExit) as exited:
-            main(args)
-        assert exited.value.code == 0, f"kedro run {' '.join(args)} exited {exited.value.code}"
+        run_command.main(args, prog_name="run", standalone_mode=False)
     finally:
         _end_mlflow_runs()
 

@@ -68,7 +68,11 @@ def test_kedro_run_in_llava_cot_is_the_study_on_local_published_models(
             "lora": {"r": 2, "alpha": 4},
             "evaluation": evaluation,
         },
-        "no_cot_baseline": {"stage": TINY_STAGE, "evaluation": evaluation},
+        # As many steps as stages 1–4 together: the pipeline sets them.
+        "no_cot_baseline": {
+            "stage": {**TINY_STAGE, "train": {"batch_size": 2, "warmup_steps": 1}},
+            "evaluation": evaluation,
+        },
         "decoder_training": {decoder: TINY_DECODER for decoder in DECODERS},
         "reconstruction_eval": {
             "limit": 2,
