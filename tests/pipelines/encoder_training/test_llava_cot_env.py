@@ -1,7 +1,8 @@
-"""The real-scale environment on tiny local models: `kedro run --env llava_cot` loads LLaVA-CoT
-and the decoder base from local folders written with `save_pretrained`, maps the thinking tokens
-to Llama 3 reserved special tokens, runs the whole study from data_prep on (stage 0 the published
-model: no generator, no tiny models) and never writes the model folders."""
+"""The real-scale environment on tiny local models with the real Llama 3 tokenizers: `kedro run
+--env llava_cot` loads LLaVA-CoT and the decoder base from local folders written with
+`save_pretrained`, maps the thinking tokens to Llama 3 reserved special tokens, runs the whole
+study from data_prep on (stage 0 the published model: no generator, no tiny models) and never
+writes the model folders."""
 
 import json
 import shutil
@@ -11,9 +12,9 @@ import pytest
 import yaml
 
 from heima_kedro.models.factory import build_processor, build_tiny_decoder, build_tiny_encoder
-from heima_kedro.models.tokenizer import TokenizerConfig, train_tokenizer
+from llama3 import llama3_tokenizer
 from session_runs import latest, latest_file, run_command_line, run_session
-from tiny import DECODER, DECODERS, ENCODER, ENCODER_STAGES, VOCAB_SIZE
+from tiny import DECODER, DECODERS, ENCODER, ENCODER_STAGES
 
 RESERVED = (
     "<|reserved_special_token_0|>",
@@ -36,16 +37,14 @@ TINY_DECODER = {
 @pytest.fixture
 def published_models(project_copy, llava_cot_dir):
     shutil.copytree(llava_cot_dir, project_copy / "data/01_raw/llava_cot")
-    texts = [(llava_cot_dir / "train.jsonl").read_text(), *RESERVED]
-    tokenizer = train_tokenizer(
-        texts=texts, config=TokenizerConfig(vocab_size=VOCAB_SIZE, thinking_tokens=RESERVED)
-    )
+    # The real Llama 3 tokenizers: 3.2 Vision's (with <|image|>) and 3.1 Instruct's.
+    vision, text = llama3_tokenizer(vision=True), llama3_tokenizer()
     cot = project_copy / "data/06_models/llava_cot/Llama-3.2V-11B-cot"
-    build_tiny_encoder(config=ENCODER, tokenizer=tokenizer).save_pretrained(cot)
-    build_processor(tokenizer=tokenizer, image_size=ENCODER.image_size).save_pretrained(cot)
+    build_tiny_encoder(config=ENCODER, tokenizer=vision).save_pretrained(cot)
+    build_processor(tokenizer=vision, image_size=ENCODER.image_size).save_pretrained(cot)
     decoder = project_copy / "data/06_models/llava_cot/Llama-3.1-8B-Instruct"
-    build_tiny_decoder(config=DECODER, tokenizer=tokenizer).save_pretrained(decoder)
-    tokenizer.save_pretrained(decoder)  # a published model folder holds its tokenizer too
+    build_tiny_decoder(config=DECODER, tokenizer=text).save_pretrained(decoder)
+    text.save_pretrained(decoder)  # a published model folder holds its tokenizer too
     return cot, decoder
 
 
