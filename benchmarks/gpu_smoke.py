@@ -22,6 +22,7 @@ MFU is given.
 from __future__ import annotations
 
 import argparse
+import gc
 import resource
 import time
 from contextlib import contextmanager
@@ -159,6 +160,7 @@ def peak_memory(device: torch.device):
     """Yields a list that holds, after the block, its peak memory in GB (CUDA: allocated;
     CPU: the process's peak resident set, which only grows)."""
     held: list[float] = []
+    gc.collect()  # the previous part's model, still in a reference cycle, must not count here
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
@@ -191,6 +193,32 @@ def images(count: int, seed: int = 0) -> list[Image.Image]:
     ]
 
 
+def measured_training(
+    args, *, model, samples, collate_fn, layers: int, patches: int, device: torch.device
+) -> dict:
+    """``args.steps`` steps of the project's training loop on ``samples``: the part's figures
+    (MFU on CUDA only) and losses."""
+    config = TrainConfig(
+        lr=1e-4, max_steps=args.steps, batch_size=args.batch_size, warmup_steps=0, log_every=1
+    )
+    with peak_memory(device) as peak:
+        result = train(model=model, samples=samples, collate_fn=collate_fn, config=config)
+    flops = training_flops(
+        model,
+        layers=layers,
+        tokens=result.tokens,
+        targets=result.target_tokens,
+        length=args.length,
+        patches=patches,
+    )
+    part = Part(result.tokens, result.seconds, peak[0], flops if device.type == "cuda" else None)
+    return {
+        "parameters_b": round(matmul_parameters(model) / 1e9, 2),
+        **part.figures(args.peak_tflops),
+        "losses": [round(loss, 4) for loss in result.losses],
+    }
+
+
 def stage_1(args, *, processor, device, dtype) -> dict:
     config = encoder_config(depth=args.depth, image_token_index=processor.image_token_id)
     model = built(MllamaForConditionalGeneration, config, device=device, dtype=dtype)
@@ -211,35 +239,17 @@ def stage_1(args, *, processor, device, dtype) -> dict:
         )
         for image in images(args.batch_size * args.steps)
     ]
-    train_config = TrainConfig(
-        lr=1e-4, max_steps=args.steps, batch_size=args.batch_size, warmup_steps=0, log_every=1
-    )
-    collate_fn = partial(collate, pad_token_id=pad_token_id(processor.tokenizer))
-    with peak_memory(device) as peak:
-        result = train(model=model, samples=samples, collate_fn=collate_fn, config=train_config)
-    # Patches the vision tower saw: (40 × 40 + 1) per tile used, as Mllama embeds them.
-    tiles = sum(
-        int(sample["aspect_ratio_mask"].sum())
-        for sample in samples[: result.steps * args.batch_size]
-    )
-    patches = tiles * ((VISION["image_size"] // VISION["patch_size"]) ** 2 + 1)
-    flops = training_flops(
-        model,
+    # Patches the vision tower sees: (40 × 40 + 1) per tile used, as Mllama embeds them.
+    tiles = sum(int(sample["aspect_ratio_mask"].sum()) for sample in samples)
+    return measured_training(
+        args,
+        model=model,
+        samples=samples,
+        collate_fn=partial(collate, pad_token_id=pad_token_id(processor.tokenizer)),
         layers=config.text_config.num_hidden_layers,
-        tokens=result.tokens,
-        targets=result.target_tokens,
-        length=args.length,
-        patches=patches,
+        patches=tiles * ((VISION["image_size"] // VISION["patch_size"]) ** 2 + 1),
+        device=device,
     )
-    matmuls = matmul_parameters(model)
-    del model
-    return {
-        "parameters_b": round(matmuls / 1e9, 2),
-        **Part(
-            result.tokens, result.seconds, peak[0], flops if device.type == "cuda" else None
-        ).figures(args.peak_tflops),
-        "losses": [round(loss, 4) for loss in result.losses],
-    }
 
 
 def stage_5(args, *, tokenizer, device, dtype) -> dict:
@@ -263,29 +273,15 @@ def stage_5(args, *, tokenizer, device, dtype) -> dict:
         }
         for _ in range(args.batch_size * args.steps)
     ]
-    train_config = TrainConfig(
-        lr=1e-4, max_steps=args.steps, batch_size=args.batch_size, warmup_steps=0, log_every=1
-    )
-    collate_fn = partial(handoff_collate, pad_token_id=pad_token_id(tokenizer))
-    with peak_memory(device) as peak:
-        result = train(model=model, samples=samples, collate_fn=collate_fn, config=train_config)
-    flops = training_flops(
-        model,
+    return measured_training(
+        args,
+        model=model,
+        samples=samples,
+        collate_fn=partial(handoff_collate, pad_token_id=pad_token_id(tokenizer)),
         layers=config.num_hidden_layers,
-        tokens=result.tokens,
-        targets=result.target_tokens,
-        length=args.length,
         patches=0,
+        device=device,
     )
-    matmuls = matmul_parameters(model)
-    del model, decoder
-    return {
-        "parameters_b": round(matmuls / 1e9, 2),
-        **Part(
-            result.tokens, result.seconds, peak[0], flops if device.type == "cuda" else None
-        ).figures(args.peak_tflops),
-        "losses": [round(loss, 4) for loss in result.losses],
-    }
 
 
 def generation(args, *, processor, device, dtype) -> dict:
