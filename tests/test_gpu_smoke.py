@@ -24,8 +24,11 @@ def test_the_smoke_runs_the_real_architectures_at_reduced_depth(tmp_path):
     subprocess.run(command, check=True, cwd=ROOT)
     result = json.loads((tmp_path / "gpu_smoke_depth2.json").read_text())
     stage_1, stage_5 = result["stage_1"], result["stage_5"]
-    # At depth 2 the output head (128k × 4096, as at 11B and 8B) is half the matmul weights.
-    assert 0.9 < stage_1["parameters_b"] < 1.5 and 0.9 < stage_5["parameters_b"] < 1.5
+    # The 8B's layer at its real widths (attention 4096 → 4096 + 2 × 1024 + 4096, MLP 3 × 4096 ×
+    # 14336) twice, and its 128k × 4096 head; the encoder adds its vision tower and projector.
+    layer = 4096 * (4096 + 2 * 1024 + 4096) + 3 * 4096 * 14336
+    assert stage_5["parameters_b"] == round((2 * layer + 128256 * 4096) / 1e9, 2)
+    assert stage_1["parameters_b"] > stage_5["parameters_b"]
     for part in (stage_1, stage_5):
         assert len(part["losses"]) == 2 and all(math.isfinite(loss) for loss in part["losses"])
         assert part["tokens"] == 2 * 64 and part["peak_memory_gb"] > 0

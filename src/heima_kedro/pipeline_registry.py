@@ -9,7 +9,7 @@ from importlib import import_module
 
 from kedro.pipeline import Pipeline
 
-#: The study, in order; ``__default__`` is the sum of those that exist.
+#: The study, in order; ``__default__`` is their sum.
 STUDY_ORDER = (
     "synthetic_data",
     "data_prep",
@@ -69,7 +69,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         name: import_module(f"{__package__}.pipelines.{name}").create_pipeline().tag(phase)
         for name, phase in STUDY_PHASES.items()
     }
-    study = sum((pipelines[name] for name in STUDY_ORDER if name in pipelines), Pipeline([]))
+    study = sum((pipelines[name] for name in STUDY_ORDER), Pipeline([]))
     pipelines["__default__"] = study
     pipelines["from_raw_data"] = study - study.only_nodes_with_tags("synthetic_data")
     pipelines["from_published_model"] = pipelines["from_raw_data"] - study.only_nodes_with_tags(
