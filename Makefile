@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(TORCH_SPEC)
-	$(BIN)/pip install --quiet -e ".[dev,lmms]"
+	$(BIN)/pip install --quiet -e ".[dev,lmms,deepspeed]"
 	$(BIN)/pip install --quiet --no-deps lmms-eval==$(LMMS_EVAL_VERSION)
 	touch $@
 

@@ -3,11 +3,16 @@
 trainer, with only the trained weights coming back."""
 
 import json
+import threading
+import time
 from functools import partial
+from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
 import torch
+import yaml
 from peft import get_peft_model
 from PIL import Image
 from transformers import LlamaForCausalLM, MllamaForConditionalGeneration
@@ -23,6 +28,7 @@ from tiny import DECODER, ENCODER
 pytestmark = pytest.mark.slow
 
 TOKENS = ("<THINKING_OF_SUMMARY>", "<THINKING_OF_CAPTION>")
+ACCELERATE = Path(__file__).parents[2] / "conf/accelerate"
 
 
 @pytest.fixture
@@ -112,10 +118,12 @@ def test_launched_lora_stage_trains_the_adapter_on_the_saved_base(
     assert not (tmp_path / "run/encoder/base").exists()  # ... on the folder the base came from
 
 
-def test_launched_decoder_trains_its_lora_and_projection(tmp_path, pairs, tokenizer):
-    build_tiny_decoder(config=DECODER, tokenizer=tokenizer).save_pretrained(
-        tmp_path / "decoder_base"
-    )
+def _decoder(tmp_path, pairs, tokenizer) -> DecoderTrainable:
+    """The same decoder (LoRA and projection) on the same states every call."""
+    if not (tmp_path / "decoder_base").exists():
+        build_tiny_decoder(config=DECODER, tokenizer=tokenizer).save_pretrained(
+            tmp_path / "decoder_base"
+        )
     base = LlamaForCausalLM.from_pretrained(tmp_path / "decoder_base")
     token_id = tokenizer.convert_tokens_to_ids(TOKENS[1])
     handoff = HandoffConfig(encoder_width=24, decoder_width=DECODER.hidden_size, token_id=token_id)
@@ -125,11 +133,84 @@ def test_launched_decoder_trains_its_lora_and_projection(tmp_path, pairs, tokeni
     states = [
         torch.randn(1, 24, generator=torch.Generator().manual_seed(i)) for i in range(len(pairs))
     ]
-    before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    trainable = DecoderTrainable(model=model, tokenizer=tokenizer, states=states)
+    return DecoderTrainable(model=model, tokenizer=tokenizer, states=states)
+
+
+def _trained(trainable: DecoderTrainable) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in trainable.model.named_parameters() if p.requires_grad}
+
+
+def test_launched_decoder_trains_its_lora_and_projection(tmp_path, pairs, tokenizer):
+    trainable = _decoder(tmp_path, pairs, tokenizer)
+    before = {n: p.detach().clone() for n, p in trainable.model.named_parameters()}
     result = train_stage(trainable=trainable, pairs=pairs, stage=_stage(tmp_path, "caption", 3))
 
     assert result.steps == 3
-    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    changed = {n for n, p in trainable.model.named_parameters() if not torch.equal(p, before[n])}
     assert "projection.weight" in changed
-    assert changed == {n for n, p in model.named_parameters() if p.requires_grad}
+    assert changed == {n for n, p in trainable.model.named_parameters() if p.requires_grad}
+
+
+def _kill_when(checkpoints: Path, run_dir: Path) -> threading.Thread:
+    """Kill the launch in ``run_dir`` (launcher and ranks) once a checkpoint is in place."""
+
+    def watch() -> None:
+        while not any(checkpoints.glob("step_*")):
+            time.sleep(0.01)
+        for process in psutil.process_iter(["cmdline"]):
+            if str(run_dir) in " ".join(process.info["cmdline"] or []):
+                process.kill()
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_zero3_trains_as_ddp_does_and_a_killed_run_resumes_to_its_weights(
+    tmp_path, pairs, tokenizer
+):
+    # The shipped ZeRO-3 config, on two CPU processes in fp32.
+    config = yaml.safe_load((ACCELERATE / "deepspeed_zero3.yaml").read_text())
+    config.update(num_processes=2, mixed_precision="no")
+    (tmp_path / "zero3.yaml").write_text(yaml.safe_dump(config))
+    train = {"lr": 1e-2, "warmup_steps": 1, "max_steps": 30, "batch_size": 2, "grad_accum": 2}
+    train["clip"] = 0.1  # small enough to clip, so DeepSpeed's clipping is compared too
+
+    def stage(name: str, **launch) -> StageConfig:
+        return StageConfig.from_params(
+            {
+                "target": "caption",
+                "max_length": 512,
+                "train": train,
+                "checkpoint": {"every": 2},
+                "launch": {"run_dir": str(tmp_path / name), **launch},
+            }
+        )
+
+    zero3 = stage("run", config_file=str(tmp_path / "zero3.yaml"))
+    ddp = _decoder(tmp_path, pairs, tokenizer)
+    train_stage(trainable=ddp, pairs=pairs, stage=stage("ddp", num_processes=2))
+    whole = _decoder(tmp_path, pairs, tokenizer)
+    result = train_stage(trainable=whole, pairs=pairs, stage=zero3)
+    assert result.steps == 30 and result.losses[-1] < result.losses[0]
+    for name, value in _trained(ddp).items():  # the same optimisation, sharded
+        assert torch.allclose(_trained(whole)[name], value, atol=1e-5), name
+
+    checkpoints = tmp_path / "checkpoints"
+    watcher = _kill_when(checkpoints, tmp_path / "run")
+    with pytest.raises(RuntimeError, match="accelerate launch failed"):
+        train_stage(
+            trainable=_decoder(tmp_path, pairs, tokenizer),
+            pairs=pairs,
+            stage=zero3,
+            checkpoints=checkpoints,
+        )
+    watcher.join()
+    (killed_at,) = [folder.name for folder in checkpoints.glob("step_*")]
+    assert {f.name for f in (checkpoints / "zero").glob("step_*")} == {killed_at}
+    resumed = _decoder(tmp_path, pairs, tokenizer)
+    result = train_stage(trainable=resumed, pairs=pairs, stage=zero3, checkpoints=checkpoints)
+
+    assert result.steps == 30 and len(result.losses) == 30
+    assert _trained(resumed).keys() == _trained(whole).keys()
+    assert all(torch.equal(_trained(resumed)[n], v) for n, v in _trained(whole).items())

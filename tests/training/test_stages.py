@@ -44,10 +44,6 @@ def test_a_stage_survives_the_round_trip_to_a_launched_rank():
         ({"launch": {"num_processes": 0}}, "launch.num_processes"),
         ({"launch": {"config_file": "/nowhere.yaml"}}, "launch.config_file not found"),
         ({"launch": {"template": "srun {launch}"}}, "launch.template must hold"),
-        (
-            {"launch": {"config_file": str(ZERO_3)}},
-            "DeepSpeed is not supported by the stage trainer yet",
-        ),
         ({"launch": {"template": "srun {launch} {rank} {nodes}"}}, "launch.template must hold"),
     ],
 )
@@ -110,13 +106,14 @@ def test_encoding_settings_do_not_stop_a_resume(tmp_path, tokenizer, encoder_con
         images={},
     )
 
-    def fingerprint(**train):
+    def fingerprint(launch=None, **train):
         stage = StageConfig.from_params(
             {
                 "target": "compress_all",
                 "max_length": 64,
                 "train": {"max_steps": 2, **train},
                 "checkpoint": {"every": 1},
+                "launch": launch or {},
             }
         )
         return _checkpoint(
@@ -125,3 +122,7 @@ def test_encoding_settings_do_not_stop_a_resume(tmp_path, tokenizer, encoder_con
 
     assert fingerprint() == fingerprint(num_workers=2, cache_samples=True)
     assert fingerprint() != fingerprint(seed=7)
+    # Gathered (DDP, FSDP) state resumes on any number of processes; ZeRO's partitions do not.
+    assert fingerprint() == fingerprint({"num_processes": 2})
+    zero_3 = {"config_file": str(ZERO_3)}
+    assert fingerprint(zero_3) != fingerprint({**zero_3, "num_processes": 4})

@@ -3,7 +3,9 @@
 A checkpoint holds the trainable weights (safetensors), the optimiser state, the step, the
 history so far and the RNG state (a torch file read back with ``weights_only=True``). It is
 written to a staging folder and renamed into place, so a kill during a save leaves the previous
-checkpoint intact; only the newest is kept. A ``fingerprint`` of everything that determines the
+checkpoint intact; only the newest is kept. Under DeepSpeed ZeRO-3 each process also writes its
+partitions to ``zero/step_N`` (before the checkpoint is renamed into place, so a checkpoint
+never names missing partitions). A ``fingerprint`` of everything that determines the
 run (config, data, starting weights) guards against resuming a different run.
 """
 
@@ -22,6 +24,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 _WEIGHTS, _STATE, _META = "trainable.safetensors", "state.pt", "meta.json"
+#: The subfolder of DeepSpeed's per-process partitions, one ``step_N`` per checkpoint.
+ZERO_FOLDER = "zero"
+
+
+def step_name(step: int) -> str:
+    return f"step_{step:08d}"
 
 
 @dataclass(frozen=True)
@@ -93,7 +101,7 @@ def save_checkpoint(
     """Write the checkpoint of ``step`` (after that many optimiser steps): the trainable
     ``weights`` (whole, on the CPU) and the rest of the ``state``; drop older ones."""
     config.directory.mkdir(parents=True, exist_ok=True)
-    target = config.directory / f"step_{step:08d}"
+    target = config.directory / step_name(step)
     staging = Path(tempfile.mkdtemp(prefix=".staging_", dir=config.directory))
     try:
         save_file(weights, staging / _WEIGHTS)
@@ -104,8 +112,11 @@ def save_checkpoint(
         staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    for older in config.directory.glob("step_*"):
-        if older != target:
+    for older in [
+        *config.directory.glob("step_*"),
+        *config.directory.glob(f"{ZERO_FOLDER}/step_*"),
+    ]:
+        if older.name != target.name:
             shutil.rmtree(older, ignore_errors=True)
     return target
 

@@ -4,7 +4,8 @@ set learning rate → (evaluate) → micro-steps with gradient accumulation → 
 grads → log → checkpoint. The loss is next-token cross-entropy summed over the step's target
 tokens (on every process) and divided by their count, so every target token weighs the same
 whatever the padding, the accumulation or the number of processes. Accelerate picks the device
-and bf16 autocast on CUDA (fp32 on CPU).
+and bf16 autocast on CUDA (fp32 on CPU). Under DeepSpeed the engine steps, accumulates and clips
+itself, with the loop's settings (not its config file's).
 """
 
 from __future__ import annotations
@@ -19,21 +20,26 @@ from typing import ClassVar
 
 import torch
 from accelerate import Accelerator
+from accelerate.utils import DistributedType
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from heima_kedro.models.batching import IGNORE_INDEX
 from heima_kedro.models.compute import seeded
 from heima_kedro.training.checkpoints import (
+    ZERO_FOLDER,
     CheckpointConfig,
     load_latest_checkpoint,
     save_checkpoint,
+    step_name,
 )
 from heima_kedro.training.sharding import (
     gathered_optimizer_state,
     gathered_trainable_state,
+    load_zero_state,
     restore_optimizer_state,
     restore_trainable_state,
+    save_zero_state,
     trainable_names,
 )
 
@@ -211,6 +217,16 @@ def _summed_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torc
     )
 
 
+def _deepspeed_takes(config: TrainConfig, accelerator: Accelerator) -> None:
+    """Hand the loop's batch size, accumulation and clipping to DeepSpeed, which applies them
+    itself (Accelerate would otherwise take them from the config file)."""
+    settings = accelerator.state.deepspeed_plugin.deepspeed_config
+    settings["train_micro_batch_size_per_gpu"] = config.batch_size
+    settings["gradient_accumulation_steps"] = config.grad_accum
+    settings["train_batch_size"] = config.batch_size * config.grad_accum * accelerator.num_processes
+    settings["gradient_clipping"] = config.clip or 0.0  # 0: DeepSpeed does not clip
+
+
 def _evaluate(
     evaluate: Callable[[torch.nn.Module], dict],
     model: torch.nn.Module,
@@ -285,6 +301,9 @@ def _train(
     checkpoint: CheckpointConfig | None,
 ) -> TrainResult:
     accelerator = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
+    deepspeed = accelerator.distributed_type == DistributedType.DEEPSPEED
+    if deepspeed:
+        _deepspeed_takes(config, accelerator)
     if config.activation_checkpointing and torch.cuda.is_available():
         _enable_activation_checkpointing(model)
     lengths = None
@@ -321,8 +340,11 @@ def _train(
     )
     if resumed:
         start, weights, state = resumed
-        restore_trainable_state(unwrapped, weights)
-        restore_optimizer_state(unwrapped, optimizer, state["optimizer"])
+        if deepspeed:  # the weights come back with the optimiser's fp32 masters
+            load_zero_state(model, checkpoint.directory / ZERO_FOLDER, tag=step_name(start))
+        else:
+            restore_trainable_state(unwrapped, weights)
+            restore_optimizer_state(unwrapped, optimizer, state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
         if torch.cuda.is_available() and "cuda_rng" in state:
             torch.cuda.set_rng_state(state["cuda_rng"])
@@ -378,11 +400,17 @@ def _train(
             # already normalised by the step's target tokens.)
             last = index == len(micro_batches) - 1
             with (
-                contextlib.nullcontext() if last else accelerator.no_sync(model),
+                contextlib.nullcontext() if last or deepspeed else accelerator.no_sync(model),
                 accelerator.autocast(),
             ):
                 loss = _summed_loss(model, batch) / per_process.clamp(min=1)
-                accelerator.backward(loss)
+                if deepspeed:  # the engine: reduce at the step's last micro-step, then step
+                    model.set_gradient_accumulation_boundary(last)
+                    model.backward(loss, scale_wrt_gas=False)
+                    if last:
+                        model.step()
+                else:
+                    accelerator.backward(loss)
             step_loss += loss.detach()
             tokens += batch["attention_mask"].sum()
         if accelerator.num_processes > 1:  # the step's figures over every process
@@ -390,11 +418,12 @@ def _train(
             tokens = accelerator.reduce(tokens, reduction="sum")
             n_targets = accelerator.reduce(n_targets, reduction="sum")
 
-        # clip, step, zero grads
-        if config.clip is not None:
-            accelerator.clip_grad_norm_(model.parameters(), config.clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        # clip, step, zero grads (DeepSpeed's engine did all three in the last micro-step)
+        if not deepspeed:
+            if config.clip is not None:
+                accelerator.clip_grad_norm_(model.parameters(), config.clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
         result.seconds += time.perf_counter() - tick
 
         # log (the step's figures reach the host only here)
@@ -412,7 +441,11 @@ def _train(
         if checkpoint and ((step + 1) % checkpoint.every == 0 or step + 1 == total_steps):
             pending.flush_into(result)
             weights = gathered_trainable_state(unwrapped)
-            optimizer_state = gathered_optimizer_state(unwrapped, optimizer)
+            if deepspeed:  # each process writes its partitions; the checkpoint names them
+                save_zero_state(model, checkpoint.directory / ZERO_FOLDER, tag=step_name(step + 1))
+                optimizer_state = {}
+            else:
+                optimizer_state = gathered_optimizer_state(unwrapped, optimizer)
             if accelerator.is_main_process:
                 save_checkpoint(
                     config=checkpoint,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -27,9 +28,19 @@ from heima_kedro.training.stages import (
 from heima_kedro.training.trainables import TRAINABLES
 
 
+def _process_group() -> PartialState:
+    """This rank among the others. Without CUDA the ranks must say so, or each would think it
+    trains alone: gloo on the CPU (under DeepSpeed named as its backend, since ``cpu=True``
+    would turn DeepSpeed off)."""
+    if torch.cuda.is_available():
+        return PartialState()
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":
+        return PartialState(backend="gloo")
+    return PartialState(cpu=True)
+
+
 def run_rank(run_dir: Path) -> None:
-    # Without CUDA the ranks must say so, or each would think it trains alone (gloo on the CPU).
-    state = PartialState(cpu=not torch.cuda.is_available())
+    state = _process_group()
     spec = json.loads((run_dir / STAGE_FILE).read_text())
     pairs = pd.read_parquet(run_dir / PAIRS_FILE)
     trainable = TRAINABLES[spec["kind"]].read(run_dir / spec["kind"], pairs=pairs)

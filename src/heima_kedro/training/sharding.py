@@ -1,11 +1,16 @@
 """Trainable weights and optimiser state of a model whose parameters may be sharded: FSDP2 keeps
 each parameter as a DTensor, a slice per process, which ``safetensors`` cannot save and a full
-tensor cannot be loaded into. These gather the trainable weights (LoRA's, a small part of the
-model) and the optimiser's state in full for a checkpoint or a stage's result, and put them back
-into the shards on resume. Under sharding every process must call them together (they
+tensor cannot be loaded into; DeepSpeed ZeRO-3 keeps each process's partition beside an empty
+parameter. These gather the trainable weights (LoRA's, a small part of the model) in full for a
+checkpoint or a stage's result and put them back into the shards on resume; FSDP's optimiser
+state is gathered too, ZeRO's stays in DeepSpeed's own per-process files (its fp32 master
+weights live in the optimiser). Under sharding every process must call them together (they
 communicate); an unsharded model takes the plain path."""
 
 from __future__ import annotations
+
+import contextlib
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -27,13 +32,28 @@ def trainable_names(model: nn.Module) -> set[str]:
     return {name for name, parameter in model.named_parameters() if parameter.requires_grad}
 
 
+def is_zero_partitioned(model: nn.Module) -> bool:
+    """Whether DeepSpeed ZeRO-3 partitions the model's parameters."""
+    return any(hasattr(parameter, "ds_id") for parameter in model.parameters())
+
+
+def _zero_gathered(parameters: list[nn.Parameter]) -> contextlib.AbstractContextManager:
+    """ZeRO-3's partitioned ``parameters`` whole for the block (nothing to do otherwise)."""
+    if not any(hasattr(parameter, "ds_id") for parameter in parameters):
+        return contextlib.nullcontext()
+    import deepspeed  # only a DeepSpeed run gets here
+
+    return deepspeed.zero.GatheredParameters(parameters)
+
+
 def gathered_trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """The trainable weights, whole, on the CPU (on every process)."""
-    return {
-        name: (p.full_tensor() if isinstance(p, DTensor) else p).detach().cpu().clone()
-        for name, p in model.named_parameters()
-        if p.requires_grad
-    }
+    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    with _zero_gathered([p for _, p in trainable]):
+        return {
+            name: (p.full_tensor() if isinstance(p, DTensor) else p).detach().cpu().clone()
+            for name, p in trainable
+        }
 
 
 def restore_trainable_state(model: nn.Module, weights: dict[str, torch.Tensor]) -> None:
@@ -73,3 +93,18 @@ def restore_optimizer_state(
         optimizer.load_state_dict(state)
         return
     set_optimizer_state_dict(model, _plain(optimizer), state, options=_FULL)
+
+
+def save_zero_state(engine: nn.Module, folder: Path, *, tag: str) -> None:
+    """DeepSpeed's checkpoint of this process's partitions (trainable weights, fp32 masters and
+    optimiser moments) under ``folder/tag``; every process calls it."""
+    engine.save_checkpoint(str(folder), tag=tag, save_latest=False, exclude_frozen_parameters=True)
+
+
+def load_zero_state(engine: nn.Module, folder: Path, *, tag: str) -> None:
+    """Restore the partitions :func:`save_zero_state` wrote (the same number of processes)."""
+    loaded, _ = engine.load_checkpoint(
+        str(folder), tag=tag, load_module_strict=False, load_lr_scheduler_states=False
+    )
+    if loaded is None:
+        raise RuntimeError(f"DeepSpeed could not load its checkpoint '{tag}' from {folder}")

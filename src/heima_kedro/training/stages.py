@@ -216,6 +216,8 @@ def _checkpoint(
     encoding = TrainConfig.encoding_settings
     train = {k: v for k, v in asdict(stage.train).items() if k not in encoding}
     settings = {"target": stage.target, "max_length": stage.max_length, "train": train}
+    if stage.launch.deepspeed:  # ZeRO's partitions resume only on as many processes
+        settings["processes"] = stage.launch.processes
     return CheckpointConfig(
         directory=Path(checkpoints),
         every=stage.checkpoint.every,
