@@ -33,6 +33,7 @@ from heima_kedro.training.checkpoints import (
     save_checkpoint,
     step_name,
 )
+from heima_kedro.training.live_metrics import LiveMetrics
 from heima_kedro.training.sharding import (
     gathered_optimizer_state,
     gathered_trainable_state,
@@ -268,6 +269,7 @@ def train(
     config: TrainConfig,
     evaluate: Callable[[torch.nn.Module], dict] | None = None,
     checkpoint: CheckpointConfig | None = None,
+    live: LiveMetrics | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on encoded samples, batched by ``collate_fn`` (a batch holds
     ``labels`` and ``attention_mask`` besides the model's inputs).
@@ -276,7 +278,9 @@ def train(
     after the last step; its dicts are kept, with the step and elapsed seconds, in the result.
     With ``checkpoint``, the run saves every ``checkpoint.every`` steps and first resumes from
     the newest checkpoint of the same fingerprint, ending with the same weights and history as
-    an uninterrupted run. With ``config.length_group_batches``, ``samples.lengths()`` gives the
+    an uninterrupted run. With ``live``, the main process logs each step's loss and learning rate
+    to MLflow at every log step (a resumed run first logs the steps it resumes after). With
+    ``config.length_group_batches``, ``samples.lengths()`` gives the
     samples' lengths where it exists (a lazy data set need not encode every sample for them).
     The loop's random streams are seeded with ``config.seed`` and leave the caller's untouched.
     """
@@ -288,6 +292,7 @@ def train(
             config=config,
             evaluate=evaluate,
             checkpoint=checkpoint,
+            live=live,
         )
 
 
@@ -299,6 +304,7 @@ def _train(
     config: TrainConfig,
     evaluate: Callable[[torch.nn.Module], dict] | None,
     checkpoint: CheckpointConfig | None,
+    live: LiveMetrics | None,
 ) -> TrainResult:
     accelerator = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
     deepspeed = accelerator.distributed_type == DistributedType.DEEPSPEED
@@ -357,6 +363,15 @@ def _train(
         )
     batches = _batches(loader, sampler, accelerator, skip=start * config.grad_accum)
     pending = _PendingLog()
+    logged = 0  # steps whose figures went to MLflow
+
+    def flush() -> None:
+        nonlocal logged
+        pending.flush_into(result)
+        if live and accelerator.is_main_process and len(result.losses) > logged:
+            live.log(losses=result.losses[logged:], lrs=result.lrs[logged:], first_step=logged)
+            logged = len(result.losses)
+
     model.train()
     progress = tqdm(
         range(start, total_steps),
@@ -431,7 +446,7 @@ def _train(
         result.lrs.append(lr)
         pending.add(step_loss, tokens, n_targets)
         if step % config.log_every == 0 or step == total_steps - 1:
-            pending.flush_into(result)
+            flush()
             progress.set_postfix(loss=f"{result.losses[-1]:.3f}", lr=f"{lr:.2e}")
             logger.info(
                 "step %d/%d loss %.4f lr %.2e", step + 1, total_steps, result.losses[-1], lr
@@ -439,7 +454,7 @@ def _train(
 
         # checkpoint (every process gathers its shards; the main process writes)
         if checkpoint and ((step + 1) % checkpoint.every == 0 or step + 1 == total_steps):
-            pending.flush_into(result)
+            flush()
             weights = gathered_trainable_state(unwrapped)
             if deepspeed:  # each process writes its partitions; the checkpoint names them
                 save_zero_state(model, checkpoint.directory / ZERO_FOLDER, tag=step_name(step + 1))
@@ -464,7 +479,7 @@ def _train(
                 )
             accelerator.wait_for_everyone()
 
-    pending.flush_into(result)
+    flush()
     if evaluate is not None:
         result.evaluations.append(
             _evaluate(evaluate, accelerator.unwrap_model(model), total_steps, result)

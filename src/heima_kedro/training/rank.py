@@ -16,6 +16,7 @@ import torch
 from accelerate import PartialState
 from safetensors.torch import save_file
 
+from heima_kedro.training.live_metrics import LiveMetrics
 from heima_kedro.training.sharding import gathered_trainable_state
 from heima_kedro.training.stages import (
     PAIRS_FILE,
@@ -51,6 +52,7 @@ def run_rank(run_dir: Path) -> None:
         stage=StageConfig.from_params(spec["stage"]),
         checkpoints=checkpoints,
         fingerprint=spec["fingerprint"],
+        live=LiveMetrics(**spec["live"]) if spec["live"] else None,
     )
     trained = gathered_trainable_state(trainable.model)  # every rank: the shards are gathered
     if state.is_main_process:

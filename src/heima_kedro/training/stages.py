@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 
 from heima_kedro.training.checkpoints import CheckpointConfig, fingerprint
 from heima_kedro.training.launch import LaunchConfig, run_folder, run_ranks
+from heima_kedro.training.live_metrics import LiveMetrics
 from heima_kedro.training.loop import TrainConfig, TrainResult, train
 
 logger = logging.getLogger(__name__)
@@ -126,12 +127,16 @@ def train_stage(
     pairs: pd.DataFrame,
     stage: StageConfig,
     checkpoints: Path | None = None,
+    live: LiveMetrics | None = None,
 ) -> TrainResult:
     """Train ``trainable.model`` in place on the ``pairs``, in this process or, when
     ``stage.launch`` asks for it, on its launched processes (the trained weights come back
-    here). ``checkpoints`` is the stage's checkpoint folder: a rerun after a kill resumes."""
+    here). ``checkpoints`` is the stage's checkpoint folder: a rerun after a kill resumes.
+    ``live`` is the MLflow run the main process logs the loss and learning rate to as it goes."""
     if not stage.launch.launches:
-        return train_here(trainable=trainable, pairs=pairs, stage=stage, checkpoints=checkpoints)
+        return train_here(
+            trainable=trainable, pairs=pairs, stage=stage, checkpoints=checkpoints, live=live
+        )
     with run_folder(stage.launch) as run_dir:
         trainable.write(run_dir / trainable.kind)
         pairs.to_parquet(run_dir / PAIRS_FILE)
@@ -144,6 +149,7 @@ def train_stage(
             "checkpoints": str(checkpoints) if checkpoints else None,
             # Here, where the model is whole: a rank may hold empty (meta) or sharded weights.
             "fingerprint": checkpoint.fingerprint if checkpoint else None,
+            "live": asdict(live) if live else None,
         }
         (run_dir / STAGE_FILE).write_text(json.dumps(spec))
         run_ranks(run_dir=run_dir, config=stage.launch)
@@ -168,6 +174,7 @@ def train_here(
     stage: StageConfig,
     checkpoints: Path | None,
     fingerprint: str | None = None,
+    live: LiveMetrics | None = None,
 ) -> TrainResult:
     """The stage in this process (a launched rank calls this too, with the ``fingerprint`` the
     launching process computed)."""
@@ -183,6 +190,7 @@ def train_here(
             checkpoints=checkpoints,
             given=fingerprint,
         ),
+        live=live,
     )
     logger.info(
         "%s stage on %s: %d steps, %.0f s of training, %.0f tokens/s, loss %.3f → %.3f",
