@@ -13,6 +13,7 @@ import psutil
 import pytest
 import torch
 import yaml
+from mlflow.tracking import MlflowClient
 from peft import get_peft_model
 from PIL import Image
 from transformers import LlamaForCausalLM, MllamaForConditionalGeneration
@@ -21,6 +22,7 @@ from heima_kedro.data.decoder_samples import decoder_chat
 from heima_kedro.models.factory import build_tiny_decoder, build_tiny_encoder
 from heima_kedro.models.handoff import HandoffConfig, HandoffDecoder
 from heima_kedro.models.lora import LoraSettings, decoder_lora_config, encoder_lora_config
+from heima_kedro.training.live_metrics import LiveMetrics
 from heima_kedro.training.stages import StageConfig, train_stage
 from heima_kedro.training.trainables import DecoderTrainable, EncoderTrainable
 from tiny import DECODER, ENCODER
@@ -143,9 +145,16 @@ def _trained(trainable: DecoderTrainable) -> dict[str, torch.Tensor]:
 def test_launched_decoder_trains_its_lora_and_projection(tmp_path, pairs, tokenizer):
     trainable = _decoder(tmp_path, pairs, tokenizer)
     before = {n: p.detach().clone() for n, p in trainable.model.named_parameters()}
-    result = train_stage(trainable=trainable, pairs=pairs, stage=_stage(tmp_path, "caption", 3))
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    run = client.create_run(client.create_experiment("launched"))
+    live = LiveMetrics(tracking_uri=client.tracking_uri, run_id=run.info.run_id, prefix="dec")
+    stage = _stage(tmp_path, "caption", 3)
+    result = train_stage(trainable=trainable, pairs=pairs, stage=stage, live=live)
 
     assert result.steps == 3
+    # Logged from the ranks while they trained: the main process only, each step once.
+    logged = client.get_metric_history(run.info.run_id, "dec.loss")
+    assert [(m.step, m.value) for m in logged] == list(enumerate(result.losses))
     changed = {n for n, p in trainable.model.named_parameters() if not torch.equal(p, before[n])}
     assert "projection.weight" in changed
     assert changed == {n for n, p in trainable.model.named_parameters() if p.requires_grad}

@@ -3,9 +3,12 @@ from functools import partial
 
 import pytest
 import torch
+from mlflow.tracking import MlflowClient
 
 from heima_kedro.models.batching import collate, encode_encoder_sample
 from heima_kedro.models.factory import build_tiny_encoder
+from heima_kedro.training.checkpoints import CheckpointConfig
+from heima_kedro.training.live_metrics import LiveMetrics
 from heima_kedro.training.loop import (
     TrainConfig,
     _EpochShuffle,
@@ -265,3 +268,39 @@ def test_encoding_settings_change_how_batches_are_made_not_the_training(
         elif not settings:
             assert counted.encoded == 3 * len(samples)
     assert runs[()] == runs[("cache_samples",)] == runs[("num_workers",)]
+
+
+def _history(live: LiveMetrics, name: str) -> list[tuple[int, float]]:
+    client = MlflowClient(tracking_uri=live.tracking_uri)
+    return [(m.step, m.value) for m in client.get_metric_history(live.run_id, f"s.{name}")]
+
+
+def test_live_metrics_reach_mlflow_as_the_run_goes_and_a_resume_logs_the_whole_curve(
+    tmp_path, tokenizer, samples, encoder_config
+):
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = client.create_experiment("live")
+
+    def run(steps: int) -> tuple[LiveMetrics, object]:
+        live = LiveMetrics(
+            tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+            run_id=client.create_run(experiment).info.run_id,
+            prefix="s",
+        )
+        result = train(
+            model=build_tiny_encoder(config=encoder_config, tokenizer=tokenizer),
+            samples=samples,
+            config=TrainConfig(max_steps=steps, batch_size=4, warmup_steps=1, log_every=3),
+            collate_fn=partial(collate, pad_token_id=tokenizer.pad_token_id),
+            checkpoint=CheckpointConfig(directory=tmp_path / "ckpt", every=4, fingerprint="f"),
+            live=live,
+        )
+        return live, result
+
+    live, result = run(7)
+    assert _history(live, "loss") == list(enumerate(result.losses))  # each step once
+    assert _history(live, "lr") == list(enumerate(result.lrs))
+    # A rerun resumes after the last step: its own MLflow run still gets the whole curve.
+    again, resumed = run(7)
+    assert resumed.losses == result.losses
+    assert _history(again, "loss") == list(enumerate(result.losses))

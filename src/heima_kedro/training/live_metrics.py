@@ -32,3 +32,9 @@ class LiveMetrics:
         client = MlflowClient(tracking_uri=self.tracking_uri)
         for start in range(0, len(metrics), _PER_CALL):
             client.log_batch(self.run_id, metrics=metrics[start : start + _PER_CALL])
+
+    def log_value(self, name: str, value: float) -> None:
+        """One figure of the stage (at step 0), e.g. a count: ``<prefix>.<name>``."""
+        MlflowClient(tracking_uri=self.tracking_uri).log_metric(
+            self.run_id, f"{self.prefix}.{name}", float(value), step=0
+        )

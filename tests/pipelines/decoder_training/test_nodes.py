@@ -72,7 +72,7 @@ def _run(inputs, tmp_path, *, steps: int, pairs: pd.DataFrame | None = None):
     }
     lora = {"r": 4, "alpha": 8, "seed": 0, "modules_to_save": ["embed_tokens", "lm_head"]}
     return train_decoder_node(
-        decoder_base, tokenizer, states, pairs, TOKENS, lora, 1, stage, tmp_path / "ckpt"
+        decoder_base, tokenizer, states, pairs, TOKENS, lora, 1, stage, tmp_path / "ckpt", None
     )
 
 

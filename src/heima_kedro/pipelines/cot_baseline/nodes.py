@@ -34,6 +34,7 @@ from heima_kedro.models.factory import (
 )
 from heima_kedro.models.tokenizer import TokenizerConfig, train_tokenizer
 from heima_kedro.pipelines.tracking import metrics_history
+from heima_kedro.training.live_metrics import LiveMetrics
 from heima_kedro.training.stages import StageConfig, train_stage
 from heima_kedro.training.trainables import EncoderTrainable
 
@@ -94,6 +95,7 @@ def train_cot_baseline_node(
     encoder_images: ImageLoaders,
     stage: dict[str, Any],
     checkpoints: Path,
+    live_metrics: LiveMetrics | None,
 ) -> tuple[MllamaForConditionalGeneration, MetricsHistory]:
     """Stage 0: full fine-tuning of the tiny encoder on the four-stage answers."""
     result = train_stage(
@@ -101,6 +103,7 @@ def train_cot_baseline_node(
         pairs=train_pairs,
         stage=StageConfig.from_params(stage),
         checkpoints=checkpoints,
+        live=live_metrics,
     )
     return encoder_init, metrics_history(result)
 

@@ -38,6 +38,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "encoder_images",
                     "params:cot_baseline.stage_0",
                     "cot_baseline_checkpoints",
+                    "cot_baseline_live_metrics",
                 ],
                 outputs=["cot_model", "cot_baseline_loss"],
                 name="train_cot_baseline_node",

@@ -29,6 +29,7 @@ from heima_kedro.models.handoff import HandoffConfig, HandoffDecoder, ThinkingSt
 from heima_kedro.models.lora import LoraSettings, decoder_lora_config
 from heima_kedro.models.tokenizer import thinking_token_ids
 from heima_kedro.pipelines.tracking import metrics_history, scalar_metrics
+from heima_kedro.training.live_metrics import LiveMetrics
 from heima_kedro.training.samples import teacher_forced_thinking_states
 from heima_kedro.training.stages import StageConfig, train_stage
 from heima_kedro.training.trainables import DecoderTrainable
@@ -76,6 +77,7 @@ def train_decoder_node(
     threads: int | None,
     stage: dict[str, Any],
     checkpoints: Path,
+    live_metrics: LiveMetrics | None,
 ) -> tuple[AdapterWeights, MetricsHistory]:
     """Train one stage's decoder LoRA (and projection) on its decoder samples, each reading the
     encoder's thinking states of its own pair; returns the adapter with the projection beside it,
@@ -100,9 +102,12 @@ def train_decoder_node(
             pairs=train_pairs,
             stage=config,
             checkpoints=checkpoints,
+            live=live_metrics,
         )
     extra = {f"projection.{name}": value for name, value in model.projection.state_dict().items()}
     history = {**metrics_history(result), **scalar_metrics({"skipped_pairs": skipped})}
+    if live_metrics:
+        live_metrics.log_value("skipped_pairs", skipped)
     return AdapterWeights.from_model(peft_decoder, extra=extra), history
 
 

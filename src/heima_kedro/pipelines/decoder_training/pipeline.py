@@ -28,6 +28,7 @@ def _decoder() -> Pipeline:
                     "params:decoder_training.torch_threads",
                     "params:stage",
                     "checkpoints",
+                    "live_metrics",
                 ],
                 outputs=["adapter", "loss"],
                 name="train_decoder_node",
@@ -59,7 +60,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     decoders = per_namespace(
         _decoder(),
         groups={decoder: f"decoder_training.{decoder}" for decoder in DECODERS},
-        own=["checkpoints"],
+        own=["checkpoints", "live_metrics"],
     )
     plot = over_namespaces(
         plot_decoder_curves_node,

@@ -22,6 +22,7 @@ from heima_kedro.models.compute import seeded
 from heima_kedro.models.lora import LoraSettings, encoder_lora_config
 from heima_kedro.models.tokenizer import thinking_token_ids
 from heima_kedro.pipelines.tracking import metrics_history
+from heima_kedro.training.live_metrics import LiveMetrics
 from heima_kedro.training.stages import StageConfig, train_stage
 from heima_kedro.training.trainables import EncoderTrainable
 
@@ -52,6 +53,7 @@ def train_encoder_stage_node(
     encoder_images: ImageLoaders,
     stage: dict[str, Any],
     checkpoints: Path,
+    live_metrics: LiveMetrics | None,
 ) -> tuple[AdapterWeights, MetricsHistory]:
     """Train the adapter on the stage's target column, starting from the previous stage's."""
     model = init_adapter.apply_to(cot_model)
@@ -60,6 +62,7 @@ def train_encoder_stage_node(
         pairs=train_pairs,
         stage=StageConfig.from_params(stage),
         checkpoints=checkpoints,
+        live=live_metrics,
     )
     return AdapterWeights.from_model(model), metrics_history(result)
 

@@ -32,6 +32,7 @@ def _stage() -> Pipeline:
                     "encoder_images",
                     "params:stage",
                     "checkpoints",
+                    "live_metrics",
                 ],
                 outputs=["adapter", "loss"],
                 name="train_encoder_stage_node",
@@ -66,7 +67,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     stages = per_namespace(
         _stage(),
         groups={stage: f"encoder_training.{stage}" for stage in STAGES},
-        own=["checkpoints"],
+        own=["checkpoints", "live_metrics"],
         inputs=lambda stage: {"init_adapter": starts[stage]},
     )
     evaluate = Pipeline(

@@ -21,6 +21,7 @@ from heima_kedro.models.compute import seeded
 from heima_kedro.models.lora import LoraSettings, encoder_lora_config
 from heima_kedro.models.tokenizer import thinking_token_ids
 from heima_kedro.pipelines.tracking import metrics_history
+from heima_kedro.training.live_metrics import LiveMetrics
 from heima_kedro.training.stages import StageConfig, train_stage
 from heima_kedro.training.trainables import EncoderTrainable
 
@@ -61,6 +62,7 @@ def train_no_cot_node(
     thinking_tokens: dict[str, str],
     stage: dict[str, Any],
     checkpoints: Path,
+    live_metrics: LiveMetrics | None,
 ) -> tuple[AdapterWeights, MetricsHistory]:
     """A fresh LoRA of the Heima Encoder's settings, trained on the conclusion-only target."""
     settings = LoraSettings(**encoder_lora)
@@ -74,6 +76,7 @@ def train_no_cot_node(
         pairs=train_pairs,
         stage=StageConfig.from_params(stage),
         checkpoints=checkpoints,
+        live=live_metrics,
     )
     return AdapterWeights.from_model(model), metrics_history(result)
 

@@ -26,6 +26,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:data_prep.thinking.tokens",
                     "no_cot_stage",
                     "no_cot.checkpoints",
+                    "no_cot.live_metrics",
                 ],
                 outputs=["no_cot.adapter", "no_cot.loss"],
                 name="train_no_cot_node",
