@@ -8,11 +8,10 @@ import mlflow
 from kedro.io import AbstractDataset
 from kedro.io.core import DatasetError
 
-from heima_kedro.training.live_metrics import LiveMetrics
 
-
-class LiveMetricsDataset(AbstractDataset[None, LiveMetrics | None]):
-    """Loads as the active MLflow run (kedro-mlflow's) with the metrics' ``prefix``, for the
+class LiveMetricsDataset(AbstractDataset[None, dict[str, str] | None]):
+    """Loads as the active MLflow run (kedro-mlflow's: ``tracking_uri``, ``run_id``) with the
+    metrics' ``prefix``, the fields of ``heima_kedro.training.live_metrics.LiveMetrics``, for the
     stage trainer to log ``<prefix>.loss`` and ``<prefix>.lr`` at every log step; as None when
     no run is active (tracking off), and the stage then logs nothing.
 
@@ -32,13 +31,15 @@ class LiveMetricsDataset(AbstractDataset[None, LiveMetrics | None]):
     def _describe(self) -> dict[str, Any]:
         return {"prefix": self._prefix}
 
-    def load(self) -> LiveMetrics | None:
+    def load(self) -> dict[str, str] | None:
         run = mlflow.active_run()
         if run is None:
             return None
-        return LiveMetrics(
-            tracking_uri=mlflow.get_tracking_uri(), run_id=run.info.run_id, prefix=self._prefix
-        )
+        return {
+            "tracking_uri": mlflow.get_tracking_uri(),
+            "run_id": run.info.run_id,
+            "prefix": self._prefix,
+        }
 
     def save(self, data: None) -> None:
         raise DatasetError(f"LiveMetricsDataset({self._prefix}): the trainer logs, not the catalog")

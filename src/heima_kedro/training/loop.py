@@ -280,8 +280,8 @@ def train(
     the newest checkpoint of the same fingerprint, ending with the same weights and history as
     an uninterrupted run. With ``live``, the main process logs each step's loss and learning rate
     to MLflow at every log step (a resumed run first logs the steps it resumes after). With
-    ``config.length_group_batches``, ``samples.lengths()`` gives the
-    samples' lengths where it exists (a lazy data set need not encode every sample for them).
+    ``config.length_group_batches``, ``samples.lengths()`` gives the samples' lengths where it
+    exists (a lazy data set need not encode every sample for them).
     The loop's random streams are seeded with ``config.seed`` and leave the caller's untouched.
     """
     with seeded(config.seed):

@@ -95,7 +95,7 @@ def train_cot_baseline_node(
     encoder_images: ImageLoaders,
     stage: dict[str, Any],
     checkpoints: Path,
-    live_metrics: LiveMetrics | None,
+    live_metrics: dict[str, str] | None,
 ) -> tuple[MllamaForConditionalGeneration, MetricsHistory]:
     """Stage 0: full fine-tuning of the tiny encoder on the four-stage answers."""
     result = train_stage(
@@ -103,7 +103,7 @@ def train_cot_baseline_node(
         pairs=train_pairs,
         stage=StageConfig.from_params(stage),
         checkpoints=checkpoints,
-        live=live_metrics,
+        live=LiveMetrics(**live_metrics) if live_metrics else None,
     )
     return encoder_init, metrics_history(result)
 

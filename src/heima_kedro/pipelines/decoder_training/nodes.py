@@ -77,7 +77,7 @@ def train_decoder_node(
     threads: int | None,
     stage: dict[str, Any],
     checkpoints: Path,
-    live_metrics: LiveMetrics | None,
+    live_metrics: dict[str, str] | None,
 ) -> tuple[AdapterWeights, MetricsHistory]:
     """Train one stage's decoder LoRA (and projection) on its decoder samples, each reading the
     encoder's thinking states of its own pair; returns the adapter with the projection beside it,
@@ -102,12 +102,12 @@ def train_decoder_node(
             pairs=train_pairs,
             stage=config,
             checkpoints=checkpoints,
-            live=live_metrics,
+            live=LiveMetrics(**live_metrics) if live_metrics else None,
         )
     extra = {f"projection.{name}": value for name, value in model.projection.state_dict().items()}
     history = {**metrics_history(result), **scalar_metrics({"skipped_pairs": skipped})}
     if live_metrics:
-        live_metrics.log_value("skipped_pairs", skipped)
+        LiveMetrics(**live_metrics).log_value("skipped_pairs", skipped)
     return AdapterWeights.from_model(peft_decoder, extra=extra), history
 
 

@@ -53,7 +53,7 @@ def train_encoder_stage_node(
     encoder_images: ImageLoaders,
     stage: dict[str, Any],
     checkpoints: Path,
-    live_metrics: LiveMetrics | None,
+    live_metrics: dict[str, str] | None,
 ) -> tuple[AdapterWeights, MetricsHistory]:
     """Train the adapter on the stage's target column, starting from the previous stage's."""
     model = init_adapter.apply_to(cot_model)
@@ -62,7 +62,7 @@ def train_encoder_stage_node(
         pairs=train_pairs,
         stage=StageConfig.from_params(stage),
         checkpoints=checkpoints,
-        live=live_metrics,
+        live=LiveMetrics(**live_metrics) if live_metrics else None,
     )
     return AdapterWeights.from_model(model), metrics_history(result)
 

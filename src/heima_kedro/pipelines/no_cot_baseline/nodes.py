@@ -62,7 +62,7 @@ def train_no_cot_node(
     thinking_tokens: dict[str, str],
     stage: dict[str, Any],
     checkpoints: Path,
-    live_metrics: LiveMetrics | None,
+    live_metrics: dict[str, str] | None,
 ) -> tuple[AdapterWeights, MetricsHistory]:
     """A fresh LoRA of the Heima Encoder's settings, trained on the conclusion-only target."""
     settings = LoraSettings(**encoder_lora)
@@ -76,7 +76,7 @@ def train_no_cot_node(
         pairs=train_pairs,
         stage=StageConfig.from_params(stage),
         checkpoints=checkpoints,
-        live=live_metrics,
+        live=LiveMetrics(**live_metrics) if live_metrics else None,
     )
     return AdapterWeights.from_model(model), metrics_history(result)
 
