@@ -202,8 +202,9 @@ def test_zero3_trains_as_ddp_does_and_a_killed_run_resumes_to_its_weights(
     whole = _decoder(tmp_path, pairs, tokenizer)
     result = train_stage(trainable=whole, pairs=pairs, stage=zero3)
     assert result.steps == 30 and result.losses[-1] < result.losses[0]
+    whole_weights = _trained(whole)
     for name, value in _trained(ddp).items():  # the same optimisation, sharded
-        assert torch.allclose(_trained(whole)[name], value, atol=1e-5), name
+        assert torch.allclose(whole_weights[name], value, atol=1e-5), name
 
     checkpoints = tmp_path / "checkpoints"
     watcher = _kill_when(checkpoints, tmp_path / "run")
@@ -221,5 +222,6 @@ def test_zero3_trains_as_ddp_does_and_a_killed_run_resumes_to_its_weights(
     result = train_stage(trainable=resumed, pairs=pairs, stage=zero3, checkpoints=checkpoints)
 
     assert result.steps == 30 and len(result.losses) == 30
-    assert _trained(resumed).keys() == _trained(whole).keys()
-    assert all(torch.equal(_trained(resumed)[n], v) for n, v in _trained(whole).items())
+    resumed_weights = _trained(resumed)
+    assert resumed_weights.keys() == whole_weights.keys()
+    assert all(torch.equal(resumed_weights[n], v) for n, v in whole_weights.items())

@@ -32,11 +32,6 @@ def trainable_names(model: nn.Module) -> set[str]:
     return {name for name, parameter in model.named_parameters() if parameter.requires_grad}
 
 
-def is_zero_partitioned(model: nn.Module) -> bool:
-    """Whether DeepSpeed ZeRO-3 partitions the model's parameters."""
-    return any(hasattr(parameter, "ds_id") for parameter in model.parameters())
-
-
 def _zero_gathered(parameters: list[nn.Parameter]) -> contextlib.AbstractContextManager:
     """ZeRO-3's partitioned ``parameters`` whole for the block (nothing to do otherwise)."""
     if not any(hasattr(parameter, "ds_id") for parameter in parameters):
