@@ -1,10 +1,20 @@
 """Answering the test pairs as every evaluation does: the pairs an evaluation's parameters select,
-answered in order, the same with or without a warm-up, a missing image named first."""
+answered in order, the same with or without a warm-up, a missing image named first, and the same
+answers from launched processes, each answering its share of the batches."""
+
+from functools import partial
 
 import pandas as pd
 import pytest
+import torch
+from peft import get_peft_model
+from PIL import Image
+from transformers import MllamaForConditionalGeneration
 
-from heima_kedro.evaluation.answering import AnsweringConfig, answer_pairs
+from heima_kedro.evaluation.answering import AnsweringConfig, answer_pairs, batch_share
+from heima_kedro.models.adapters import AdapterWeights
+from heima_kedro.models.compute import seeded
+from heima_kedro.models.lora import LoraSettings, encoder_lora_config
 
 
 def _pairs(shapes_pairs, n: int = 4) -> tuple[pd.DataFrame, dict]:
@@ -48,3 +58,71 @@ def test_a_missing_image_is_named_before_anything_is_answered(encoder, processor
 def test_bad_answering_parameters_are_named(change):
     with pytest.raises(ValueError, match=next(iter(change))):
         AnsweringConfig.from_params({"decoding": {}, **change})
+
+
+@pytest.mark.parametrize("pairs", [0, 1, 5, 12])
+@pytest.mark.parametrize("batch_size", [1, 2, 4])
+@pytest.mark.parametrize("processes", [1, 2, 3, 8])
+def test_the_ranks_share_whole_batches_that_cover_the_pairs_once(pairs, batch_size, processes):
+    shares = [
+        batch_share(pairs=pairs, batch_size=batch_size, rank=rank, processes=processes)
+        for rank in range(processes)
+    ]
+    assert [i for _, start, stop in shares for i in range(start, stop)] == list(range(pairs))
+    for first_batch, start, stop in shares:
+        assert start == min(first_batch * batch_size, pairs)
+        assert stop == pairs or (stop - start) % batch_size == 0
+
+
+@pytest.mark.slow
+def test_two_launched_processes_answer_as_one_process_does_and_merge_the_adapter(
+    tmp_path, encoder, processor, shapes_pairs
+):
+    """Sampled answers, so a rank that seeded its batches from 0 would draw other tokens."""
+    encoder.save_pretrained(tmp_path / "base")
+
+    def base():
+        return MllamaForConditionalGeneration.from_pretrained(tmp_path / "base")
+
+    ids = [processor.tokenizer.convert_tokens_to_ids("<THINKING_OF_SUMMARY>")]
+    peft = get_peft_model(
+        base(), encoder_lora_config(settings=LoraSettings(r=2, alpha=4), thinking_token_ids=ids)
+    )
+    with torch.no_grad(), seeded(0):  # B starts at zero: a no-op adapter would prove nothing
+        for name, weight in peft.named_parameters():
+            if "lora_B" in name:
+                weight.normal_(0, 0.5)
+    adapter = AdapterWeights.from_model(peft)
+    rows = []
+    for i, (image, question, _) in enumerate(shapes_pairs[:5]):
+        image.save(tmp_path / f"{i}.png")
+        rows.append((f"p{i}", f"{i}.png", str(tmp_path / f"{i}.png"), question))
+    pairs = pd.DataFrame(rows, columns=["pair_id", "image", "image_path", "question"])
+    images = {row.image: partial(Image.open, row.image_path) for row in pairs.itertuples()}
+    params = {"decoding": {"max_new_tokens": 6, "batch_size": 2, "do_sample": True}}
+    everything = range(processor.tokenizer.vocab_size)  # every step's state is captured
+
+    answers = {}
+    models = {}
+    for where, launch in (("here", {}), ("ranks", {"num_processes": 2})):
+        models[where] = base()
+        _, answers[where] = answer_pairs(
+            model=models[where],
+            adapter=adapter,
+            processor=processor,
+            pairs=pairs,
+            images=images,
+            config=AnsweringConfig.from_params({**params, "launch": launch}),
+            capture_ids=everything,
+        )
+    here, ranks = answers["here"], answers["ranks"]
+    assert [a.token_ids for a in ranks] == [a.token_ids for a in here]
+    assert [a.text for a in ranks] == [a.text for a in here]
+    assert len({a.token_ids for a in here}) > 1  # the pairs' answers differ: order is checked
+    for mine, theirs in zip(ranks, here, strict=True):
+        torch.testing.assert_close(mine.captured_states, theirs.captured_states)
+    # Both leave the caller's model with the adapter merged, as deployed.
+    merged = dict(models["here"].named_parameters())
+    assert not any("lora" in name for name, _ in models["ranks"].named_parameters())
+    for name, weight in models["ranks"].named_parameters():
+        torch.testing.assert_close(weight, merged[name])

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from heima_kedro.models.factory import build_tiny_encoder
-from heima_kedro.training.launch import LaunchConfig, launch_command
-from heima_kedro.training.stages import StageConfig, _checkpoint
+from heima_kedro.models.launch import LaunchConfig, launch_command
+from heima_kedro.training.stages import RANK_MODULE, StageConfig, _checkpoint
 from heima_kedro.training.trainables import EncoderTrainable
 
 ZERO_3 = Path(__file__).resolve().parents[2] / "conf/accelerate/deepspeed_zero3.yaml"
@@ -66,15 +66,17 @@ def test_launch_takes_the_process_count_from_the_config_file_unless_given(tmp_pa
     config_file.write_text("distributed_type: FSDP\nnum_processes: 8\n")
     from_file = LaunchConfig(config_file=str(config_file))
     assert from_file.launches
-    command = launch_command(run_dir=tmp_path, config=from_file)
+    command = launch_command(module=RANK_MODULE, run_dir=tmp_path, config=from_file)
     assert "--num_processes" not in command  # it would override the file's 8
     assert command[command.index("--config_file") + 1] == str(config_file)
     assert command[-3:] == ["heima_kedro.training.rank", "--run-dir", str(tmp_path)]
     given = launch_command(
-        run_dir=tmp_path, config=LaunchConfig(num_processes=2, config_file=str(config_file))
+        module=RANK_MODULE,
+        run_dir=tmp_path,
+        config=LaunchConfig(num_processes=2, config_file=str(config_file)),
     )
     assert given[given.index("--num_processes") + 1] == "2"
-    ddp = launch_command(run_dir=tmp_path, config=LaunchConfig(num_processes=2))
+    ddp = launch_command(module=RANK_MODULE, run_dir=tmp_path, config=LaunchConfig(num_processes=2))
     assert "--multi_gpu" in ddp and "--config_file" not in ddp
     assert not LaunchConfig().launches and not LaunchConfig(num_processes=1).launches
 
@@ -87,7 +89,7 @@ def test_a_cluster_template_wraps_the_launch_and_several_machines_keep_their_por
         template="srun --nodes=2 bash -c '{launch} --machine_rank $SLURM_NODEID {rank}'",
     )
     assert config.launches and config.processes == 16
-    shell, flag, script = launch_command(run_dir=tmp_path, config=config)
+    shell, flag, script = launch_command(module=RANK_MODULE, run_dir=tmp_path, config=config)
     assert (shell, flag) == ("bash", "-c")
     assert script.startswith("srun --nodes=2 bash -c '") and "$SLURM_NODEID" in script
     launch, rank = script.split(" --machine_rank $SLURM_NODEID ")

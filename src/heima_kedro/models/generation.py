@@ -112,8 +112,11 @@ def generate_with_states(
     decoding: DecodingConfig,
     capture_ids: Collection[int] = (),
     progress: str | None = None,
+    first_batch: int = 0,
 ) -> list[Generation]:
     """Answer each (image, question) in batches; see the module docstring for the states kept.
+    ``first_batch`` is the first batch's index among all (a launched rank's share starts
+    further on), so that sampling draws what it draws in one process.
 
     Only end-of-turn and padding ids are dropped from the text: thinking tokens may be special
     tokens (Llama 3's reserved ones at real scale) and must survive decoding."""
@@ -124,7 +127,8 @@ def generate_with_states(
     capture = set(capture_ids)
     generations: list[Generation] = []
     starts = range(0, len(questions), decoding.batch_size)
-    for batch_index, start in enumerate(tqdm(starts, desc=progress, disable=progress is None)):
+    batches = tqdm(starts, desc=progress, disable=progress is None)
+    for batch_index, start in enumerate(batches, start=first_batch):
         stop = start + decoding.batch_size
         inputs = encoder_prompt_batch(
             processor=processor, images=images[start:stop], questions=questions[start:stop]

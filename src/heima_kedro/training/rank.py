@@ -7,15 +7,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
-import torch
-from accelerate import PartialState
 from safetensors.torch import save_file
 
+from heima_kedro.models.launch import process_group
 from heima_kedro.training.live_metrics import LiveMetrics
 from heima_kedro.training.sharding import gathered_trainable_state
 from heima_kedro.training.stages import (
@@ -29,19 +27,8 @@ from heima_kedro.training.stages import (
 from heima_kedro.training.trainables import TRAINABLES
 
 
-def _process_group() -> PartialState:
-    """This rank among the others. Without CUDA the ranks must say so, or each would think it
-    trains alone: gloo on the CPU (under DeepSpeed named as its backend, since ``cpu=True``
-    would turn DeepSpeed off)."""
-    if torch.cuda.is_available():
-        return PartialState()
-    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":
-        return PartialState(backend="gloo")
-    return PartialState(cpu=True)
-
-
 def run_rank(run_dir: Path) -> None:
-    state = _process_group()
+    state = process_group()
     spec = json.loads((run_dir / STAGE_FILE).read_text())
     pairs = pd.read_parquet(run_dir / PAIRS_FILE)
     trainable = TRAINABLES[spec["kind"]].read(run_dir / spec["kind"], pairs=pairs)

@@ -21,13 +21,15 @@ from safetensors.torch import load_file
 from torch import nn
 from torch.utils.data import Dataset
 
+from heima_kedro.models.launch import LaunchConfig, run_folder, run_ranks
 from heima_kedro.training.checkpoints import CheckpointConfig, fingerprint
-from heima_kedro.training.launch import LaunchConfig, run_folder, run_ranks
 from heima_kedro.training.live_metrics import LiveMetrics
 from heima_kedro.training.loop import TrainConfig, TrainResult, train
 
 logger = logging.getLogger(__name__)
 
+#: What every rank of a launched stage runs.
+RANK_MODULE = "heima_kedro.training.rank"
 #: What a launched stage's run folder holds, besides the trainable's own folder.
 STAGE_FILE, PAIRS_FILE, TRAINED_FILE, RESULT_FILE = (
     "stage.json",
@@ -152,7 +154,7 @@ def train_stage(
             "live": asdict(live) if live else None,
         }
         (run_dir / STAGE_FILE).write_text(json.dumps(spec))
-        run_ranks(run_dir=run_dir, config=stage.launch)
+        run_ranks(module=RANK_MODULE, run_dir=run_dir, config=stage.launch)
         trained = load_file(run_dir / TRAINED_FILE)
         missing = {n for n, p in trainable.model.named_parameters() if p.requires_grad} - set(
             trained

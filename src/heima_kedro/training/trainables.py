@@ -17,7 +17,6 @@ from typing import ClassVar
 
 import pandas as pd
 import torch
-from peft import PeftModel
 from PIL import Image
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -37,11 +36,10 @@ from heima_kedro.models.handoff import (
     packed_states,
     unpacked_states,
 )
+from heima_kedro.models.launch import read_model, write_model
 from heima_kedro.models.tokenizer import pad_token_id
 from heima_kedro.training.checkpoints import data_digest
 from heima_kedro.training.samples import EncoderSamples, HandoffSamples, handoff_collate
-
-_BASE, _ADAPTER = "base.json", "adapter"
 
 
 @dataclass
@@ -69,7 +67,7 @@ class EncoderTrainable:
         return data_digest(pairs["pair_id"], pairs["image"], pairs["question"], pairs[target])
 
     def write(self, folder: Path) -> None:
-        _write_model(self.model, folder)
+        write_model(self.model, folder)
         self.processor.save_pretrained(folder / "processor")
 
     @classmethod
@@ -80,7 +78,7 @@ class EncoderTrainable:
             for image, path in zip(pairs["image"], pairs["image_path"], strict=True)
         }
         return cls(
-            model=_read_model(folder, MllamaForConditionalGeneration),
+            model=read_model(folder, MllamaForConditionalGeneration),
             processor=MllamaProcessor.from_pretrained(folder / "processor"),
             images=images,
         )
@@ -113,7 +111,7 @@ class DecoderTrainable:
         return data_digest(pairs["pair_id"], *turns, self.states)
 
     def write(self, folder: Path) -> None:
-        _write_model(self.model.decoder, folder)
+        write_model(self.model.decoder, folder)
         save_file(
             {k: v.contiguous() for k, v in self.model.projection.state_dict().items()},
             folder / "projection.safetensors",
@@ -125,7 +123,7 @@ class DecoderTrainable:
 
     @classmethod
     def read(cls, folder: Path, *, pairs: pd.DataFrame) -> DecoderTrainable:
-        decoder = _read_model(folder, LlamaForCausalLM)
+        decoder = read_model(folder, LlamaForCausalLM)
         handoff = json.loads((folder / "handoff.json").read_text())
         config = HandoffConfig(
             encoder_width=handoff["encoder_width"],
@@ -144,36 +142,3 @@ class DecoderTrainable:
 
 #: Every kind of trainable, for the launched ranks to read back.
 TRAINABLES = {trainable.kind: trainable for trainable in (EncoderTrainable, DecoderTrainable)}
-
-
-def _write_model(model: nn.Module, folder: Path) -> None:
-    """The base model's folder (as it was loaded) and, for a PEFT model, the adapter itself."""
-    folder.mkdir(parents=True, exist_ok=True)
-    is_peft = isinstance(model, PeftModel)
-    base = model.get_base_model() if is_peft else model
-    source = Path(base.name_or_path) if base.name_or_path else None
-    if not (source and (source / "config.json").is_file()):
-        if is_peft:
-            # Saving a base that carries LoRA layers would rename its weights; the pipelines
-            # always load the base from a folder, so this only guards direct callers.
-            raise ValueError(
-                "a launched LoRA stage needs a base model loaded with from_pretrained "
-                "(name_or_path)"
-            )
-        base.save_pretrained(folder / "base")
-        source = folder / "base"
-    # The dtype it was loaded in (e.g. the catalog's bfloat16 at 11B), for the ranks to match.
-    dtype = str(base.dtype).removeprefix("torch.")
-    (folder / _BASE).write_text(json.dumps({"base": str(source), "dtype": dtype}))
-    if is_peft:
-        model.save_pretrained(folder / _ADAPTER)
-
-
-def _read_model(folder: Path, model_class: type) -> nn.Module:
-    saved = json.loads((folder / _BASE).read_text())
-    base = model_class.from_pretrained(
-        saved["base"], dtype=getattr(torch, saved["dtype"]), use_safetensors=True
-    )
-    if (folder / _ADAPTER).is_dir():
-        return PeftModel.from_pretrained(base, folder / _ADAPTER, is_trainable=True)
-    return base

@@ -84,7 +84,8 @@ def evaluate_heima_encoder_node(
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Greedy answers of the final encoder: Heima-format rate and conclusion accuracy."""
     pairs, answers = answer_pairs(
-        model=adapter.merged_into(cot_model),
+        model=cot_model,
+        adapter=adapter,
         processor=processor,
         pairs=test_pairs,
         images=encoder_images,

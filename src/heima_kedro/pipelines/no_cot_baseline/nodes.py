@@ -91,7 +91,8 @@ def evaluate_no_cot_node(
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """The baseline's answers to the test questions: accuracy and generated tokens."""
     pairs, answers = answer_pairs(
-        model=adapter.merged_into(cot_model),
+        model=cot_model,
+        adapter=adapter,
         processor=processor,
         pairs=test_pairs,
         images=encoder_images,

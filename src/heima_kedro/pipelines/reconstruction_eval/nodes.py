@@ -52,7 +52,8 @@ def heima_answers_node(
 ) -> list[Generation]:
     """The stage-4 encoder's answers, with the states that emitted its thinking tokens."""
     _, answers = answer_pairs(
-        model=adapter.merged_into(cot_model),
+        model=cot_model,
+        adapter=adapter,
         processor=processor,
         pairs=test_pairs,
         images=encoder_images,

@@ -45,9 +45,9 @@ def answer_controls_node(
     counted."""
     config = AnsweringConfig.from_params(controls)
     seed = _seed(controls)
-    model = adapter.merged_into(cot_model)
     pairs, generations = answer_pairs(
-        model=model,
+        model=cot_model,
+        adapter=adapter,
         processor=processor,
         pairs=test_pairs,
         images=encoder_images,
@@ -56,7 +56,7 @@ def answer_controls_node(
     )
     with torch_threads(config.torch_threads):
         answers = answer_under_controls(
-            model=model,
+            model=cot_model,  # the adapter merged into it by answer_pairs
             processor=processor,
             images=[encoder_images[image]() for image in pairs["image"]],
             questions=list(pairs["question"]),

@@ -31,9 +31,11 @@ def _timed_answers(
     images: ImageLoaders,
     counting: dict[str, Any],
     label: str,
+    adapter: AdapterWeights | None = None,
 ) -> pd.DataFrame:
     pairs, answers = answer_pairs(
         model=model,
+        adapter=adapter,
         processor=processor,
         pairs=pairs,
         images=images,
@@ -74,12 +76,13 @@ def heima_token_counts_node(
 ) -> pd.DataFrame:
     """The Heima Encoder's answers (LoRA merged, as deployed): token counts and latency per pair."""
     return _timed_answers(
-        adapter.merged_into(cot_model),
+        cot_model,
         processor,
         test_pairs,
         encoder_images,
         counting,
         "Heima answers",
+        adapter=adapter,
     ).assign(model="heima")
 
 
