@@ -1,8 +1,9 @@
 """The real-scale environment on tiny local models with the real Llama 3 tokenizers: `kedro run
 --env llava_cot` loads LLaVA-CoT and the decoder base from local folders written with
 `save_pretrained`, maps the thinking tokens to Llama 3 reserved special tokens, runs the whole
-study from data_prep on (stage 0 the published model: no generator, no tiny models) and never
-writes the model folders."""
+study from data_prep on (stage 0 the published model: no generator, no tiny models; the
+reconstruction evaluation's answers from two launched processes) and never writes the model
+folders."""
 
 import json
 import shutil
@@ -59,7 +60,8 @@ def test_kedro_run_in_llava_cot_is_the_study_on_local_published_models(
     cot, decoder = published_models
     before = _snapshot(cot), _snapshot(decoder)
     decoding = {"max_new_tokens": 8, "batch_size": 2}
-    evaluation = {"limit": 2, "decoding": decoding}
+    here = {"config_file": None}  # the environment's evaluations launch on 8 GPUs
+    evaluation = {"limit": 2, "decoding": decoding, "launch": here}
     params = {
         "cot_baseline": {"evaluation": evaluation},
         "encoder_training": {
@@ -75,11 +77,13 @@ def test_kedro_run_in_llava_cot_is_the_study_on_local_published_models(
         "decoder_training": {decoder: TINY_DECODER for decoder in DECODERS},
         "reconstruction_eval": {
             "limit": 2,
+            # Answered by two CPU processes, through a run folder kept for the check below.
+            "launch": {**here, "num_processes": 2, "run_dir": str(project_copy / "answering")},
             "encoder_decoding": decoding,
             "cot_decoding": decoding,
             "decoder_decoding": decoding,
         },
-        "token_count": {"limit": 2, "decoding": {**decoding, "batch_size": 1}},
+        "token_count": {"limit": 2, "decoding": {**decoding, "batch_size": 1}, "launch": here},
         # The paper's benchmarks need their Hugging Face datasets: the study's own test pairs.
         "zero_shot_eval": {
             "tasks": [{"task": "heima_test_pairs", "metric": "exact_match,none"}],
@@ -89,6 +93,7 @@ def test_kedro_run_in_llava_cot_is_the_study_on_local_published_models(
         },
         "thinking_controls": {
             "limit": 2,
+            "launch": here,
             "decoding": decoding,
             "probes": {"fit_limit": 8, "batch_size": 2, "max_length": 256},
         },
@@ -116,6 +121,11 @@ def test_kedro_run_in_llava_cot_is_the_study_on_local_published_models(
         len(pd.read_parquet(latest_file(project_copy / "data/05_model_input/test_pairs.parquet"))),
     )
     assert report["pairs"] == evaluated and set(report["accuracy"]) == {"heima", "cot"}
+    shares = [
+        json.loads((project_copy / f"answering/answers_{r}.json").read_text()) for r in (0, 1)
+    ]
+    assert json.loads((project_copy / "answering/done.json").read_text())["num_processes"] == 2
+    assert sum(len(share) for share in shares) == evaluated
     counts = json.loads(next((reporting / "token_counts.json").glob("*/*.json")).read_text())
     assert counts["pairs"] == evaluated and counts["batch_size"] == 1
     summary = json.loads(latest_file(reporting / "study_summary.json").read_text())

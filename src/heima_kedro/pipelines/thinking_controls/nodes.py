@@ -24,7 +24,7 @@ from heima_kedro.evaluation.answers import extract_conclusion, is_correct
 from heima_kedro.evaluation.controls import CONTROLS, answer_under_controls
 from heima_kedro.evaluation.probes import probe_report
 from heima_kedro.models.adapters import AdapterWeights
-from heima_kedro.models.compute import torch_threads
+from heima_kedro.models.compute import default_device, torch_threads
 from heima_kedro.models.tokenizer import thinking_token_ids
 from heima_kedro.training.samples import teacher_forced_thinking_states
 
@@ -56,7 +56,9 @@ def answer_controls_node(
     )
     with torch_threads(config.torch_threads):
         answers = answer_under_controls(
-            model=cot_model,  # the adapter merged into it by answer_pairs
+            # The adapter merged into it by answer_pairs; its answers may come from launched
+            # processes, the controls run here.
+            model=cot_model.to(default_device()).eval(),
             processor=processor,
             images=[encoder_images[image]() for image in pairs["image"]],
             questions=list(pairs["question"]),
