@@ -2,6 +2,7 @@
 answered in order, the same with or without a warm-up, a missing image named first, and the same
 answers from launched processes, each answering its share of the batches."""
 
+import itertools
 from functools import partial
 
 import pandas as pd
@@ -60,18 +61,16 @@ def test_bad_answering_parameters_are_named(change):
         AnsweringConfig.from_params({"decoding": {}, **change})
 
 
-@pytest.mark.parametrize("pairs", [0, 1, 5, 12])
-@pytest.mark.parametrize("batch_size", [1, 2, 4])
-@pytest.mark.parametrize("processes", [1, 2, 3, 8])
-def test_the_ranks_share_whole_batches_that_cover_the_pairs_once(pairs, batch_size, processes):
-    shares = [
-        batch_share(pairs=pairs, batch_size=batch_size, rank=rank, processes=processes)
-        for rank in range(processes)
-    ]
-    assert [i for _, start, stop in shares for i in range(start, stop)] == list(range(pairs))
-    for first_batch, start, stop in shares:
-        assert start == min(first_batch * batch_size, pairs)
-        assert stop == pairs or (stop - start) % batch_size == 0
+def test_the_ranks_share_whole_batches_that_cover_the_pairs_once():
+    for pairs, batch_size, processes in itertools.product([0, 1, 5, 12], [1, 2, 4], [1, 2, 3, 8]):
+        shares = [
+            batch_share(pairs=pairs, batch_size=batch_size, rank=rank, processes=processes)
+            for rank in range(processes)
+        ]
+        assert [i for _, start, stop in shares for i in range(start, stop)] == list(range(pairs))
+        for first_batch, start, stop in shares:
+            assert start == min(first_batch * batch_size, pairs)
+            assert stop == pairs or (stop - start) % batch_size == 0
 
 
 @pytest.mark.slow
