@@ -4,6 +4,7 @@ answers from launched processes, each answering its share of the batches."""
 
 import itertools
 from functools import partial
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -16,6 +17,8 @@ from heima_kedro.evaluation.answering import AnsweringConfig, answer_pairs, batc
 from heima_kedro.models.adapters import AdapterWeights
 from heima_kedro.models.compute import seeded
 from heima_kedro.models.lora import LoraSettings, encoder_lora_config
+
+ACCELERATE = Path(__file__).parents[2] / "conf/accelerate"
 
 
 def _pairs(shapes_pairs, n: int = 4) -> tuple[pd.DataFrame, dict]:
@@ -125,3 +128,10 @@ def test_two_launched_processes_answer_as_one_process_does_and_merge_the_adapter
     assert not any("lora" in name for name, _ in models["ranks"].named_parameters())
     for name, weight in models["ranks"].named_parameters():
         torch.testing.assert_close(weight, merged[name])
+
+
+@pytest.mark.parametrize("config", ["fsdp.yaml", "deepspeed_zero3.yaml"])
+def test_an_evaluation_refuses_a_config_that_shards_the_model(config):
+    launch = {"config_file": str(ACCELERATE / config)}
+    with pytest.raises(ValueError, match="shards the model.*multi_gpu.yaml"):
+        AnsweringConfig.from_params({"decoding": {}, "launch": launch})

@@ -16,6 +16,7 @@ def test_the_single_gpu_to_multi_machine_configs_are_all_there():
         "multi_gpu",
         "fsdp",
         "fsdp_2_machines",
+        "multi_gpu_2_machines",
         "deepspeed_zero2",
         "deepspeed_zero3",
     }

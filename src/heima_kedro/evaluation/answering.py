@@ -64,6 +64,12 @@ class AnsweringConfig:
 
     def __post_init__(self) -> None:
         check_count_or_null(limit=self.limit, torch_threads=self.torch_threads)
+        if self.launch.shards:
+            raise ValueError(
+                f"launch.config_file '{self.launch.config_file}' shards the model (FSDP or "
+                "DeepSpeed); an evaluation answers with a whole model per process: use a "
+                "MULTI_GPU config such as conf/accelerate/multi_gpu.yaml"
+            )
 
     @classmethod
     def from_params(
@@ -135,7 +141,8 @@ def answer_pairs(
     progress: str | None = None,
 ) -> tuple[pd.DataFrame, list[Generation]]:
     """The pairs ``config`` selects and their answers, in the same order, by ``model`` with
-    ``adapter`` (when given) merged into it (``model`` is changed in place)."""
+    ``adapter`` (when given) merged into it (``model`` is changed in place; answered here, it
+    is left on the compute device in eval mode, launched, where it was)."""
     pairs = first_pairs(pairs, config.limit)
     require_images(pairs=pairs, images=images)
     if config.launch.launches:
@@ -184,6 +191,8 @@ def _answer_on_ranks(
             "by data_prep), which these pairs lack"
         )
     with run_folder(config.launch) as run_dir:
+        for earlier in [run_dir / DONE_FILE, *run_dir.glob("answers_*")]:  # a kept run folder
+            earlier.unlink(missing_ok=True)
         write_model(model, run_dir / "model")
         processor.save_pretrained(run_dir / "processor")
         pairs[["image", "image_path", "question"]].to_parquet(run_dir / PAIRS_FILE)
@@ -259,15 +268,15 @@ def run_rank(run_dir: Path) -> None:
         processes=state.num_processes,
     )
     share = pairs.iloc[start:stop]
-    model = read_model(run_dir / "model", MllamaForConditionalGeneration)
-    if isinstance(model, PeftModel):
-        model = model.merge_and_unload()
     generations = []
-    if len(share):
+    if len(share):  # a rank without a batch (more processes than batches) loads nothing
+        model = read_model(run_dir / "model", MllamaForConditionalGeneration)
+        if isinstance(model, PeftModel):
+            model = model.merge_and_unload()
         generations = answer(
             model=model,
             processor=MllamaProcessor.from_pretrained(run_dir / "processor"),
-            images=[Image.open(path) for path in share["image_path"]],
+            images=[_read_image(path) for path in share["image_path"]],
             questions=list(share["question"]),
             decoding=decoding,
             capture_ids=spec["capture_ids"],
@@ -281,6 +290,13 @@ def run_rank(run_dir: Path) -> None:
     state.wait_for_everyone()
     if state.is_main_process:
         (run_dir / DONE_FILE).write_text(json.dumps({"num_processes": state.num_processes}))
+
+
+def _read_image(path: str) -> Image.Image:
+    """The decoded image, its file closed (a rank's share may hold thousands)."""
+    with Image.open(path) as image:
+        image.load()
+        return image.copy()
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import socket
 import string
 import subprocess
@@ -84,6 +85,11 @@ class LaunchConfig:
         if not self.config_file:
             return {}
         return yaml.safe_load(Path(self.config_file).read_text()) or {}
+
+    @property
+    def shards(self) -> bool:
+        """Whether the config file shards the model over the processes (FSDP or DeepSpeed)."""
+        return self.file_settings().get("distributed_type") in {"FSDP", "DEEPSPEED"}
 
     @property
     def deepspeed(self) -> bool:
@@ -166,7 +172,9 @@ def write_model(model: nn.Module, folder: Path) -> None:
     """``model`` for the ranks to read back with :func:`read_model`: the base model's folder (as
     it was loaded: no copy of an 11B model per launch) and, for a PEFT model, the adapter. So
     the ranks get the folder's weights: give an adapter as a PEFT model, never merged."""
-    folder.mkdir(parents=True, exist_ok=True)
+    if folder.exists():  # a kept run folder: no adapter of an earlier launch may stay behind
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
     is_peft = isinstance(model, PeftModel)
     base = model.get_base_model() if is_peft else model
     source = Path(base.name_or_path) if base.name_or_path else None
