@@ -12,6 +12,12 @@ from dataclasses import dataclass
 STAGES: tuple[str, ...] = ("summary", "caption", "reasoning", "conclusion")
 #: The stages that become thinking tokens, in the order they are compressed.
 THINKING_STAGES: tuple[str, ...] = ("summary", "caption", "reasoning")
+#: The progressive encoder targets (stages 1–3), each with the stages it compresses.
+COMPRESSION_TARGETS: dict[str, tuple[str, ...]] = {
+    "compress_summary": ("summary",),
+    "compress_summary_caption": ("summary", "caption"),
+    "compress_all": THINKING_STAGES,
+}
 DEFAULT_THINKING_TOKENS: dict[str, str] = {
     "summary": "<THINKING_OF_SUMMARY>",
     "caption": "<THINKING_OF_CAPTION>",

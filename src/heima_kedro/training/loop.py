@@ -208,14 +208,20 @@ def _batches(
 
 def _summed_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Cross-entropy summed over the target tokens; logits are computed at the positions that
-    predict one only (a boolean ``logits_to_keep``), not over the whole vocabulary everywhere."""
+    predict one only (a boolean ``logits_to_keep``), not over the whole vocabulary everywhere.
+    A model whose output carries an ``alignment_loss`` (a mean per token, see
+    :mod:`heima_kedro.models.alignment`) has it added with the weight of these targets."""
     inputs = {key: value for key, value in batch.items() if key != "labels"}
     targets = batch["labels"][:, 1:]
     predicts_target = torch.nn.functional.pad(targets != IGNORE_INDEX, (0, 1))
-    logits = model(**inputs, use_cache=False, logits_to_keep=predicts_target).logits
-    return torch.nn.functional.cross_entropy(
-        logits.float(), targets[targets != IGNORE_INDEX], reduction="sum"
+    output = model(**inputs, use_cache=False, logits_to_keep=predicts_target)
+    summed = torch.nn.functional.cross_entropy(
+        output.logits.float(), targets[targets != IGNORE_INDEX], reduction="sum"
     )
+    alignment = getattr(output, "alignment_loss", None)
+    if alignment is None:
+        return summed
+    return summed + alignment * predicts_target.sum()
 
 
 def _deepspeed_takes(config: TrainConfig, accelerator: Accelerator) -> None:

@@ -1,5 +1,6 @@
 """Training samples built lazily from prepared pairs: the encoder's (image, question, target
-answer) and each decoder's chat sample with the encoder's thinking states of the same pair.
+answer), each decoder's chat sample with the encoder's thinking states of the same pair, and
+both at once for aligned stages (the decoders read the states the encoder emits as it trains).
 
 At real scale a data set does not fit in memory as decoded images, so a sample (image
 processing, tokenisation, labels) is encoded when the data loader asks for it.
@@ -163,4 +164,64 @@ def handoff_collate(
     return {
         **collate(samples, pad_token_id=pad_token_id),
         "thinking_states": [sample["thinking_states"] for sample in samples],
+    }
+
+
+class AlignedSamples(Dataset):
+    """The encoder's sample of each pair and, under ``decoders``, the chat sample of each of
+    ``stages`` for the same pair (their thinking states come from the encoder's forward)."""
+
+    def __init__(
+        self,
+        *,
+        encoder_samples: EncoderSamples,
+        pairs: pd.DataFrame,
+        stages: Sequence[str],
+        tokenizer: PreTrainedTokenizerBase,
+        max_length: int,
+    ) -> None:
+        columns = [f"decoder_{stage}_{turn}" for stage in stages for turn in ("user", "assistant")]
+        missing = [column for column in columns if column not in pairs.columns]
+        if missing:
+            raise KeyError(f"aligned stages need the pairs' decoder columns; missing {missing}")
+        self._encoder_samples = encoder_samples
+        self._rows = pairs[columns].to_dict("records")
+        self._stages = tuple(stages)
+        self._tokenizer = tokenizer
+        self._max_length = max_length
+
+    def __len__(self) -> int:
+        return len(self._encoder_samples)
+
+    def lengths(self) -> list[int]:
+        return self._encoder_samples.lengths()
+
+    def __getitem__(self, index: int) -> dict:
+        row = self._rows[index]
+        decoders = {
+            stage: encode_decoder_sample(
+                tokenizer=self._tokenizer,
+                user=row[f"decoder_{stage}_user"],
+                assistant=row[f"decoder_{stage}_assistant"],
+                max_length=self._max_length,
+            )
+            for stage in self._stages
+        }
+        return {**self._encoder_samples[index], "decoders": decoders}
+
+
+def aligned_collate(
+    samples: Sequence[dict], *, pad_token_id: int, decoder_pad_token_id: int
+) -> dict:
+    """The padded encoder batch and, under ``decoders``, each stage's padded decoder batch."""
+    encoder = [{k: v for k, v in sample.items() if k != "decoders"} for sample in samples]
+    stages = samples[0]["decoders"]
+    return {
+        **collate(encoder, pad_token_id=pad_token_id),
+        "decoders": {
+            stage: collate(
+                [sample["decoders"][stage] for sample in samples], pad_token_id=decoder_pad_token_id
+            )
+            for stage in stages
+        },
     }

@@ -1,5 +1,6 @@
-"""What the stages train: the encoder (stage 0 in full, stages 1–4 through its LoRA) and a Heima
-Decoder (its LoRA and hand-off projection, reading the frozen encoder's thinking states).
+"""What the stages train: the encoder (stage 0 in full, stages 1–4 through its LoRA), a Heima
+Decoder (its LoRA and hand-off projection, reading the frozen encoder's thinking states), and
+both at once for stages 1–4 with alignment.
 
 Each is the model trained in place plus what its samples need, and writes itself to a folder that
 a launched rank reads back: the base model is referenced by the folder it was loaded from (no copy
@@ -29,6 +30,7 @@ from transformers import (
 )
 
 from heima_kedro.data.images import ImageLoaders
+from heima_kedro.models.alignment import AlignedEncoder
 from heima_kedro.models.batching import collate
 from heima_kedro.models.handoff import (
     HandoffConfig,
@@ -39,7 +41,13 @@ from heima_kedro.models.handoff import (
 from heima_kedro.models.launch import read_model, write_model
 from heima_kedro.models.tokenizer import pad_token_id
 from heima_kedro.training.checkpoints import data_digest
-from heima_kedro.training.samples import EncoderSamples, HandoffSamples, handoff_collate
+from heima_kedro.training.samples import (
+    AlignedSamples,
+    EncoderSamples,
+    HandoffSamples,
+    aligned_collate,
+    handoff_collate,
+)
 
 
 @dataclass
@@ -111,34 +119,120 @@ class DecoderTrainable:
         return data_digest(pairs["pair_id"], *turns, self.states)
 
     def write(self, folder: Path) -> None:
-        write_model(self.model.decoder, folder)
-        save_file(
-            {k: v.contiguous() for k, v in self.model.projection.state_dict().items()},
-            folder / "projection.safetensors",
-        )
-        handoff = {"encoder_width": int(self.states[0].shape[-1]), "token_id": self.model.token_id}
-        (folder / "handoff.json").write_text(json.dumps(handoff))
+        _write_decoder(self.model, folder, encoder_width=int(self.states[0].shape[-1]))
         self.tokenizer.save_pretrained(folder / "tokenizer")
         save_file(packed_states(self.states), folder / "states.safetensors")
 
     @classmethod
     def read(cls, folder: Path, *, pairs: pd.DataFrame) -> DecoderTrainable:
-        decoder = read_model(folder, LlamaForCausalLM)
-        handoff = json.loads((folder / "handoff.json").read_text())
-        config = HandoffConfig(
-            encoder_width=handoff["encoder_width"],
-            decoder_width=decoder.get_base_model().config.hidden_size,
-            token_id=handoff["token_id"],
-        )
-        projection = config.projection()
-        projection.load_state_dict(load_file(folder / "projection.safetensors"))
-        states = unpacked_states(**load_file(folder / "states.safetensors"))
         return cls(
-            model=HandoffDecoder(decoder=decoder, projection=projection, token_id=config.token_id),
+            model=_read_decoder(folder),
             tokenizer=PreTrainedTokenizerFast.from_pretrained(folder / "tokenizer"),
-            states=states,
+            states=unpacked_states(**load_file(folder / "states.safetensors")),
+        )
+
+
+@dataclass
+class AlignedTrainable:
+    """An encoder stage with alignment (:mod:`heima_kedro.models.alignment`): the encoder's LoRA
+    and the decoders of the stages it compresses (their LoRA and projections) trained together,
+    on the encoder's samples with each pair's decoder samples beside them."""
+
+    kind: ClassVar[str] = "aligned"
+    model: AlignedEncoder
+    processor: MllamaProcessor
+    images: ImageLoaders
+    tokenizer: PreTrainedTokenizerBase  # the decoders'
+    decoder_max_length: int
+
+    def _encoder(self) -> EncoderTrainable:
+        return EncoderTrainable(
+            model=self.model.encoder, processor=self.processor, images=self.images
+        )
+
+    def samples(self, pairs: pd.DataFrame, *, target: str, max_length: int) -> AlignedSamples:
+        return AlignedSamples(
+            encoder_samples=self._encoder().samples(pairs, target=target, max_length=max_length),
+            pairs=pairs,
+            stages=tuple(self.model.decoders),
+            tokenizer=self.tokenizer,
+            max_length=self.decoder_max_length,
+        )
+
+    def collate(self) -> Callable[[list], dict]:
+        return partial(
+            aligned_collate,
+            pad_token_id=pad_token_id(self.processor.tokenizer),
+            decoder_pad_token_id=pad_token_id(self.tokenizer),
+        )
+
+    def data_digest(self, pairs: pd.DataFrame, *, target: str) -> str:
+        turns = [
+            pairs[f"decoder_{stage}_{turn}"]
+            for stage in self.model.decoders
+            for turn in ("user", "assistant")
+        ]
+        encoder = (pairs["pair_id"], pairs["image"], pairs["question"], pairs[target])
+        return data_digest(*encoder, *turns)
+
+    def write(self, folder: Path) -> None:
+        self._encoder().write(folder / "encoder")
+        width = self.model.encoder.get_base_model().config.text_config.hidden_size
+        for stage, decoder in self.model.decoders.items():
+            _write_decoder(decoder, folder / stage, encoder_width=width)
+        self.tokenizer.save_pretrained(folder / "tokenizer")
+        settings = {
+            "weight": self.model.weight,
+            "thinking_ids": self.model.thinking_ids,
+            "decoder_max_length": self.decoder_max_length,
+        }
+        (folder / "aligned.json").write_text(json.dumps(settings))
+
+    @classmethod
+    def read(cls, folder: Path, *, pairs: pd.DataFrame) -> AlignedTrainable:
+        encoder = EncoderTrainable.read(folder / "encoder", pairs=pairs)
+        settings = json.loads((folder / "aligned.json").read_text())
+        model = AlignedEncoder(
+            encoder=encoder.model,
+            decoders={stage: _read_decoder(folder / stage) for stage in settings["thinking_ids"]},
+            thinking_ids=settings["thinking_ids"],
+            weight=settings["weight"],
+        )
+        return cls(
+            model=model,
+            processor=encoder.processor,
+            images=encoder.images,
+            tokenizer=PreTrainedTokenizerFast.from_pretrained(folder / "tokenizer"),
+            decoder_max_length=settings["decoder_max_length"],
         )
 
 
 #: Every kind of trainable, for the launched ranks to read back.
-TRAINABLES = {trainable.kind: trainable for trainable in (EncoderTrainable, DecoderTrainable)}
+TRAINABLES = {
+    trainable.kind: trainable
+    for trainable in (EncoderTrainable, DecoderTrainable, AlignedTrainable)
+}
+
+
+def _write_decoder(model: HandoffDecoder, folder: Path, *, encoder_width: int) -> None:
+    """A Heima Decoder (its LoRA model and projection) for :func:`_read_decoder`."""
+    write_model(model.decoder, folder)
+    save_file(
+        {k: v.contiguous() for k, v in model.projection.state_dict().items()},
+        folder / "projection.safetensors",
+    )
+    handoff = {"encoder_width": encoder_width, "token_id": model.token_id}
+    (folder / "handoff.json").write_text(json.dumps(handoff))
+
+
+def _read_decoder(folder: Path) -> HandoffDecoder:
+    decoder = read_model(folder, LlamaForCausalLM)
+    handoff = json.loads((folder / "handoff.json").read_text())
+    config = HandoffConfig(
+        encoder_width=handoff["encoder_width"],
+        decoder_width=decoder.get_base_model().config.hidden_size,
+        token_id=handoff["token_id"],
+    )
+    projection = config.projection()
+    projection.load_state_dict(load_file(folder / "projection.safetensors"))
+    return HandoffDecoder(decoder=decoder, projection=projection, token_id=config.token_id)

@@ -12,19 +12,19 @@ import numpy as np
 import pandas as pd
 
 from heima_kedro.data.conversations import DROP_REASONS, Drop, parse_conversations
-from heima_kedro.data.cot import STAGES, THINKING_STAGES, compress, conclusion_block
+from heima_kedro.data.cot import (
+    COMPRESSION_TARGETS,
+    STAGES,
+    THINKING_STAGES,
+    compress,
+    conclusion_block,
+)
 from heima_kedro.data.decoder_samples import N_TEMPLATES, decoder_chat
 from heima_kedro.data.images import check_images, require_image_root
 from heima_kedro.data.thinking import ThinkingConfig
 
 logger = logging.getLogger(__name__)
 
-#: The progressive encoder targets: each compresses one more stage than the last.
-COMPRESSION_TARGETS = {
-    "compress_summary": ("summary",),
-    "compress_summary_caption": ("summary", "caption"),
-    "compress_all": ("summary", "caption", "reasoning"),
-}
 #: The No-CoT baseline's target: the conclusion alone, every reasoning stage removed.
 NO_COT_TARGET = "no_cot"
 _DROP_COLUMNS = ["line", "id", "pair_index", "reason", "detail"]
