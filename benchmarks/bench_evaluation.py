@@ -57,7 +57,7 @@ def main() -> None:
         images = catalog.load("encoder_images")
         decoder_tokenizer = catalog.load("decoder_tokenizer")
         adapters = {stage: catalog.load(f"decoder_{stage}.adapter") for stage in THINKING_STAGES}
-        decoder_base = lambda: catalog.load("decoder_base")  # noqa: E731 — a fresh base per merge
+        decoder_base = lambda: catalog.load("decoder_base@model")  # noqa: E731 — a fresh base per merge
     evaluation = params["reconstruction_eval"]
     tokens = params["data_prep"]["thinking"]["tokens"]
     encoder_ids = thinking_token_ids(processor.tokenizer, tokens)

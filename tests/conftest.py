@@ -20,6 +20,8 @@ import pytest
 
 from heima_kedro.cli.scratch_project import make_scratch_project
 from heima_kedro.data.conversations import IMAGE_PLACEHOLDER
+from heima_kedro.data.cot import COMPRESSION_TARGETS, DEFAULT_THINKING_TOKENS, THINKING_STAGES
+from heima_kedro.data.decoder_samples import decoder_chat
 from heima_kedro.data.shapes_cot import ShapesCoTConfig, generate_shapes_cot
 from heima_kedro.models.compute import torch_threads
 from heima_kedro.models.factory import (
@@ -135,3 +137,37 @@ def encoder(tokenizer):
 @pytest.fixture
 def decoder(tokenizer):
     return build_tiny_decoder(config=DECODER, tokenizer=tokenizer)
+
+
+@pytest.fixture
+def compressed_pairs(tmp_path: Path, shapes_pairs) -> pd.DataFrame:
+    """Four pairs as data_prep leaves them for stages 1–4 and the decoders: images on disk
+    (``image_path``), each progressive target with one thinking token per compressed stage, and
+    every stage's decoder chat."""
+    tokens = DEFAULT_THINKING_TOKENS
+    blocks = {stage: f"<{stage.upper()}> {tokens[stage]} </{stage.upper()}>" for stage in tokens}
+    written = {s: f"<{s.upper()}> The {s}, written out. </{s.upper()}>" for s in tokens}
+    conclusion = "<CONCLUSION> yes. </CONCLUSION>"
+    rows = []
+    for i, (image, question, answer) in enumerate(shapes_pairs[:4]):
+        image.save(tmp_path / f"{i}.png")
+        row = {
+            "pair_id": f"p{i}",
+            "image": f"{i}.png",
+            "image_path": str(tmp_path / f"{i}.png"),
+            "question": question,
+        }
+        for target, stages in COMPRESSION_TARGETS.items():
+            parts = [blocks[s] if s in stages else written[s] for s in THINKING_STAGES]
+            row[target] = " ".join([*parts, conclusion])
+        for stage in THINKING_STAGES:
+            row[f"decoder_{stage}_user"], row[f"decoder_{stage}_assistant"] = decoder_chat(
+                stage=stage,
+                question=question,
+                thinking=tokens[stage],
+                stage_text=answer[:60],
+                question_template=i,
+                answer_template=i,
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -12,7 +12,6 @@ from PIL import Image
 
 from heima_kedro.data.cot import DEFAULT_THINKING_TOKENS as TOKENS
 from heima_kedro.data.cot import THINKING_STAGES
-from heima_kedro.data.decoder_samples import decoder_chat
 from heima_kedro.models.alignment import AlignedEncoder, AlignmentConfig
 from heima_kedro.models.compute import seeded
 from heima_kedro.models.factory import build_tiny_decoder, build_tiny_encoder
@@ -22,36 +21,6 @@ from heima_kedro.models.tokenizer import thinking_token_ids
 from heima_kedro.training.loop import TrainConfig, train
 from heima_kedro.training.trainables import AlignedTrainable, EncoderTrainable
 from tiny import ENCODER, WIDE_DECODER
-
-TARGET = (
-    f"<SUMMARY> {TOKENS['summary']} </SUMMARY> <CAPTION> {TOKENS['caption']} </CAPTION> "
-    f"<REASONING> {TOKENS['reasoning']} </REASONING> <CONCLUSION> yes. </CONCLUSION>"
-)
-
-
-@pytest.fixture
-def pairs(tmp_path, shapes_pairs):
-    rows = []
-    for i, (image, question, answer) in enumerate(shapes_pairs[:4]):
-        image.save(tmp_path / f"{i}.png")
-        row = {
-            "pair_id": f"p{i}",
-            "image": f"{i}.png",
-            "image_path": str(tmp_path / f"{i}.png"),
-            "question": question,
-            "compress_all": TARGET,
-        }
-        for stage in THINKING_STAGES:
-            row[f"decoder_{stage}_user"], row[f"decoder_{stage}_assistant"] = decoder_chat(
-                stage=stage,
-                question=question,
-                thinking=TOKENS[stage],
-                stage_text=answer[:60],
-                question_template=i,
-                answer_template=i,
-            )
-        rows.append(row)
-    return pd.DataFrame(rows)
 
 
 def _images(pairs: pd.DataFrame) -> dict:
@@ -103,8 +72,9 @@ def _trainable(model, pairs, processor, tokenizer) -> AlignedTrainable:
 
 
 def test_the_decoders_loss_reaches_the_encoder_through_the_emitting_states_only(
-    pairs, processor, tokenizer
+    compressed_pairs, processor, tokenizer
 ):
+    pairs = compressed_pairs
     model = _aligned(tokenizer, weight=1.0, stages=("caption",))
     trainable = _trainable(model, pairs, processor, tokenizer)
     samples = trainable.samples(pairs, target="compress_all", max_length=256)
@@ -135,8 +105,9 @@ def test_the_decoders_loss_reaches_the_encoder_through_the_emitting_states_only(
 
 
 def test_at_weight_0_an_aligned_stage_trains_the_encoder_as_the_paper_does(
-    pairs, processor, tokenizer
+    compressed_pairs, processor, tokenizer
 ):
+    pairs = compressed_pairs
     config = TrainConfig(lr=1e-2, warmup_steps=1, max_steps=3, batch_size=2, seed=5)
     plain = _encoder(tokenizer)
     plain_result = train(

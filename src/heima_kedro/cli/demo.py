@@ -37,7 +37,7 @@ TRAINED_MODELS = {
     "cot_model": "CoT model",
     "processor": "processor of the CoT model",
     "stage_4.adapter": "Heima Encoder",
-    "decoder_base": "decoder base",
+    "decoder_base@model": "decoder base",
     "decoder_tokenizer": "decoder tokenizer",
     **{f"decoder_{stage}.adapter": f"Heima Decoder for the {stage}" for stage in THINKING_STAGES},
 }
@@ -223,7 +223,7 @@ def _decode_thought(
         return Thought(stage=stage, text="", failure=str(error))
     reconstructor = StageReconstructor.load(
         stage=stage,
-        decoder_base=catalog.load("decoder_base"),  # fresh per stage: merging changes a base
+        decoder_base=catalog.load("decoder_base@model"),  # fresh per stage: merging changes a base
         adapter=catalog.load(f"decoder_{stage}.adapter"),
         tokenizer=tokenizer,
         thinking_tokens=settings.thinking_tokens,

@@ -18,7 +18,8 @@ class HFPretrainedDataset(FolderDataset[Any, Any]):
     ``hf_class`` is the dotted path of the class that loads it, e.g.
     ``transformers.MllamaForConditionalGeneration`` or ``transformers.AutoTokenizer``. Models
     load from safetensors only, and remote code is never trusted. ``read_only`` protects a
-    published model's folder from any save.
+    published model's folder from any save. ``lazy`` loads a function that loads the model, for
+    a node that needs it only under some settings (an 8B model is not read for nothing).
 
     Example (catalog)::
 
@@ -40,9 +41,11 @@ class HFPretrainedDataset(FolderDataset[Any, Any]):
         metadata: dict[str, Any] | None = None,
         mlflow_artifact_path: str | None = None,
         read_only: bool = False,
+        lazy: bool = False,
     ) -> None:
         self._hf_class_path = hf_class
         self._read_only = read_only
+        self._lazy = lazy
         self._load_args = dict(load_args or {})
         self._save_args = dict(save_args or {})
         if self._load_args.get("trust_remote_code"):
@@ -61,6 +64,7 @@ class HFPretrainedDataset(FolderDataset[Any, Any]):
             "load_args": self._load_args,
             "save_args": self._save_args,
             "read_only": self._read_only,
+            "lazy": self._lazy,
         }
 
     @property
@@ -78,6 +82,9 @@ class HFPretrainedDataset(FolderDataset[Any, Any]):
             ) from error
 
     def load(self) -> Any:
+        return self._load_now if self._lazy else self._load_now()
+
+    def _load_now(self) -> Any:
         hf_class = self._hf_class()
         args = {**self._load_args, "trust_remote_code": False}
         if isinstance(hf_class, type) and issubclass(hf_class, PreTrainedModel):

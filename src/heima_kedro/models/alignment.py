@@ -8,29 +8,28 @@ nothing asks the emitting state to carry its stage's content; here the decoders 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
+from peft import get_peft_model_state_dict, set_peft_model_state_dict
 from torch import nn
 
 from heima_kedro.data.cot import COMPRESSION_TARGETS, THINKING_STAGES
 from heima_kedro.models.batching import IGNORE_INDEX
 from heima_kedro.models.generation import final_norm
 from heima_kedro.models.handoff import HandoffDecoder, thinking_states
-from heima_kedro.models.lora import LoraSettings
 
 
 @dataclass(frozen=True)
 class AlignmentConfig:
     """``weight`` of the decoders' mean reconstruction loss beside the encoder's (0: the paper's
     stages 1–4, no decoder involved), the ``decoders`` that take part (in each stage, those of
-    the stages it compresses), their LoRA (``lora``, as ``decoder_training.lora``) and the
+    the stages it compresses; their LoRA is ``decoder_training.lora``, as in stage 5) and the
     longest decoder sample (``max_length``)."""
 
     weight: float = 0.0
     decoders: tuple[str, ...] = THINKING_STAGES
-    lora: LoraSettings = field(default_factory=LoraSettings)
     max_length: int = 512
 
     def __post_init__(self) -> None:
@@ -58,12 +57,10 @@ class AlignmentConfig:
     def from_params(cls, params: Mapping[str, Any] | None) -> AlignmentConfig:
         """From ``encoder_training.alignment`` (null or absent: off)."""
         params = dict(params or {})
-        known = {"weight", "decoders", "lora", "max_length"}
+        known = {"weight", "decoders", "max_length"}
         unknown = sorted(set(params) - known)
         if unknown:
             raise ValueError(f"unknown alignment parameters {unknown}; it takes {sorted(known)}")
-        if "lora" in params:
-            params["lora"] = LoraSettings(**(params["lora"] or {}))
         return cls(**params)
 
     @property
@@ -175,3 +172,40 @@ class AlignedEncoder(nn.Module):
             logits.float(), targets[targets != IGNORE_INDEX], reduction="sum"
         )
         return summed / predicts_target.sum().clamp(min=1)
+
+
+def decoder_weights(stage: str, decoder: HandoffDecoder) -> dict[str, torch.Tensor]:
+    """The trained weights of ``stage``'s decoder (its LoRA's and projection's), named to travel
+    in the encoder adapter's extra weights to the next stage and to stage 5."""
+    parts = {
+        "lora": get_peft_model_state_dict(decoder.decoder),
+        "projection": decoder.projection.state_dict(),
+    }
+    return {
+        f"aligned.{stage}.{part}.{name}": value.detach().cpu().clone()
+        for part, weights in parts.items()
+        for name, value in weights.items()
+    }
+
+
+def load_decoder_weights(
+    stage: str, decoder: HandoffDecoder, extra: Mapping[str, torch.Tensor]
+) -> bool:
+    """Put the weights :func:`decoder_weights` named into ``decoder``; False when ``extra``
+    holds none for ``stage`` (the stage was not aligned)."""
+    prefix = f"aligned.{stage}."
+    found = {k.removeprefix(prefix): v for k, v in extra.items() if k.startswith(prefix)}
+    if not found:
+        return False
+    lora = {k.removeprefix("lora."): v for k, v in found.items() if k.startswith("lora.")}
+    result = set_peft_model_state_dict(decoder.decoder, lora)
+    if result.unexpected_keys:
+        raise ValueError(
+            f"the aligned {stage} decoder's weights do not fit this decoder (another "
+            f"decoder_training.lora?): {result.unexpected_keys[:3]}"
+        )
+    projection = {
+        k.removeprefix("projection."): v for k, v in found.items() if k.startswith("projection.")
+    }
+    decoder.projection.load_state_dict(projection)  # strict: a width mismatch fails here
+    return True

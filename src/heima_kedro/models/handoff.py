@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
+from peft import get_peft_model
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from transformers import PreTrainedTokenizerBase
@@ -26,6 +27,7 @@ from heima_kedro.models.adapters import AdapterWeights
 from heima_kedro.models.batching import collate, decoder_prompt
 from heima_kedro.models.compute import seeded
 from heima_kedro.models.generation import DecodingConfig, final_norm, until_end
+from heima_kedro.models.lora import LoraSettings, decoder_lora_config
 from heima_kedro.models.tokenizer import pad_token_id
 
 ThinkingStates = dict[str, list[torch.Tensor]]
@@ -217,6 +219,23 @@ class HandoffDecoder(nn.Module):
             use_cache=use_cache,
             logits_to_keep=logits_to_keep,
         )
+
+
+def new_decoder(
+    *, decoder_base: nn.Module, settings: LoraSettings, encoder_width: int, token_id: int
+) -> HandoffDecoder:
+    """A Heima Decoder to train: ``decoder_base`` (changed in place) with a fresh LoRA and a
+    projection, seeded by ``settings.seed`` (the LoRA's A matrices, then the projection when
+    the widths differ)."""
+    handoff = HandoffConfig(
+        encoder_width=encoder_width,
+        decoder_width=decoder_base.config.hidden_size,
+        token_id=token_id,
+    )
+    with seeded(settings.seed):
+        decoder = get_peft_model(decoder_base, decoder_lora_config(settings=settings))
+        projection = handoff.projection()
+    return HandoffDecoder(decoder=decoder, projection=projection, token_id=token_id)
 
 
 def trained_decoder(

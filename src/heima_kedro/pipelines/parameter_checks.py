@@ -12,6 +12,7 @@ from heima_kedro.data.shapes_cot.config import ShapesCoTConfig
 from heima_kedro.data.thinking import ThinkingConfig
 from heima_kedro.evaluation.answering import AnsweringConfig, check_count_or_null
 from heima_kedro.evaluation.text_metrics import BertScoreConfig
+from heima_kedro.models.alignment import AlignmentConfig
 from heima_kedro.models.factory import TinyDecoderConfig, TinyEncoderConfig
 from heima_kedro.models.lora import LoraSettings
 from heima_kedro.models.tokenizer import TokenizerConfig
@@ -53,6 +54,19 @@ def _encoder_training(group: Mapping[str, Any]) -> None:
     for stage in ENCODER_STAGES:
         _in(stage, StageConfig.from_params)(group[stage])
     _in("evaluation", AnsweringConfig.from_params)(group["evaluation"])
+    _in("alignment", _alignment(group))(group.get("alignment"))
+
+
+def _alignment(encoder_training: Mapping[str, Any]) -> Check:
+    """The alignment settings, and, when on, every stage's target one it knows."""
+
+    def check(group: Mapping[str, Any] | None) -> None:
+        aligned = AlignmentConfig.from_params(group)
+        if aligned.enabled:
+            for stage in ENCODER_STAGES:
+                aligned.stages_of(encoder_training[stage]["target"])
+
+    return check
 
 
 def _no_cot_baseline(group: Mapping[str, Any]) -> None:

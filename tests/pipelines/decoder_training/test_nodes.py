@@ -1,14 +1,20 @@
 """The decoder training node on its own: it learns, returns the projection beside the adapter,
-resumes a finished run from its checkpoint (never one of other texts), and leaves torch's
-thread count as it found it."""
+resumes a finished run from its checkpoint (never one of other texts), starts from a decoder
+aligned in the encoder stages when there is one, and leaves torch's thread count as it found
+it."""
 
 import pandas as pd
 import pytest
 import torch
+from peft import LoraConfig
 
 from heima_kedro.data.decoder_samples import decoder_chat
 from heima_kedro.data.thinking import ThinkingConfig
+from heima_kedro.models.adapters import AdapterWeights
+from heima_kedro.models.alignment import decoder_weights
 from heima_kedro.models.factory import build_tiny_decoder
+from heima_kedro.models.handoff import new_decoder
+from heima_kedro.models.lora import LoraSettings
 from heima_kedro.models.tokenizer import TokenizerConfig, train_tokenizer
 from heima_kedro.pipelines.decoder_training.nodes import train_decoder_node
 from tiny import DECODER
@@ -54,7 +60,9 @@ def inputs():
     return pairs, {"caption": states}, tokenizer
 
 
-def _run(inputs, tmp_path, *, steps: int, pairs: pd.DataFrame | None = None):
+def _run(inputs, tmp_path, *, steps: int, pairs: pd.DataFrame | None = None, aligned=None):
+    """The node on the pairs; ``aligned``: the encoder adapter's extra weights (an aligned
+    decoder's), none by default."""
     own_pairs, states, tokenizer = inputs
     pairs = own_pairs if pairs is None else pairs
     decoder_base = build_tiny_decoder(config=DECODER, tokenizer=tokenizer)
@@ -71,8 +79,19 @@ def _run(inputs, tmp_path, *, steps: int, pairs: pd.DataFrame | None = None):
         },
     }
     lora = {"r": 4, "alpha": 8, "seed": 0, "modules_to_save": ["embed_tokens", "lm_head"]}
+    encoder_adapter = AdapterWeights(config=LoraConfig(), weights={}, extra=aligned or {})
     return train_decoder_node(
-        decoder_base, tokenizer, states, pairs, TOKENS, lora, 1, stage, tmp_path / "ckpt", None
+        decoder_base,
+        tokenizer,
+        encoder_adapter,
+        states,
+        pairs,
+        TOKENS,
+        lora,
+        1,
+        stage,
+        tmp_path / "ckpt",
+        None,
     )
 
 
@@ -118,3 +137,27 @@ def test_decoder_node_does_not_resume_a_run_of_other_texts(inputs, tmp_path, cap
         _, again = _run(inputs, tmp_path, steps=10, pairs=pairs)
     assert "Resuming" not in caplog.text
     assert len(again["loss"]) == 10 and again != history
+
+
+def test_a_decoder_aligned_in_the_encoder_stages_is_where_stage_5_starts(inputs, tmp_path, caplog):
+    _, _, tokenizer = inputs
+    lora = LoraSettings(r=4, alpha=8, seed=0, modules_to_save=("embed_tokens", "lm_head"))
+    aligned = new_decoder(
+        decoder_base=build_tiny_decoder(config=DECODER, tokenizer=tokenizer),
+        settings=lora,
+        encoder_width=ENCODER_WIDTH,
+        token_id=tokenizer.convert_tokens_to_ids(TOKENS["caption"]),
+    )
+    with torch.no_grad():  # as if trained beside the encoder
+        for name, weight in aligned.named_parameters():
+            if "lora_B" in name:
+                weight.normal_(0, 0.5, generator=torch.Generator().manual_seed(1))
+    fresh, _ = _run(inputs, tmp_path / "fresh", steps=1)
+    with caplog.at_level("INFO"):
+        continued, _ = _run(
+            inputs, tmp_path / "aligned", steps=1, aligned=decoder_weights("caption", aligned)
+        )
+    assert "The caption decoder starts from its aligned training" in caplog.text
+    lora_b = [name for name in fresh.weights if "lora_B" in name]
+    assert lora_b and all(fresh.weights[n].abs().max() < 0.1 for n in lora_b)  # one step from 0
+    assert any(continued.weights[n].abs().max() > 0.1 for n in lora_b)

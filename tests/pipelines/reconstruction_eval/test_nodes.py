@@ -194,7 +194,7 @@ def test_the_trained_encoder_answers_and_each_pair_is_reconstructed_under_every_
         assert len(answers) == EVALUATED_PAIRS
         spans = thinking_spans_node(answers, processor, TOKENS)
         records = reconstruct_stage_node(
-            catalog.load("decoder_base"),
+            catalog.load("decoder_base@model"),
             catalog.load("decoder_tokenizer"),
             catalog.load("decoder_caption.adapter"),
             spans,

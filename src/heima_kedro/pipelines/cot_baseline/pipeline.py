@@ -25,7 +25,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=build_models_node,
                 inputs=["tokenizer", "params:model_factory"],
-                outputs=["processor", "encoder_init", "decoder_base"],
+                outputs=["processor", "encoder_init", "decoder_base@model"],
                 name="build_models_node",
                 tags=["tiny_models"],
             ),

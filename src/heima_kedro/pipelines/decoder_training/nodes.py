@@ -12,7 +12,6 @@ from typing import Any
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
-from peft import get_peft_model
 from transformers import (
     LlamaForCausalLM,
     MllamaForConditionalGeneration,
@@ -24,9 +23,10 @@ from heima_kedro.data.cot import THINKING_STAGES
 from heima_kedro.data.images import ImageLoaders
 from heima_kedro.evaluation.plots import MetricsHistory, plot_loss_curves
 from heima_kedro.models.adapters import AdapterWeights
-from heima_kedro.models.compute import seeded, torch_threads
-from heima_kedro.models.handoff import HandoffConfig, HandoffDecoder, ThinkingStates
-from heima_kedro.models.lora import LoraSettings, decoder_lora_config
+from heima_kedro.models.alignment import load_decoder_weights
+from heima_kedro.models.compute import torch_threads
+from heima_kedro.models.handoff import ThinkingStates, new_decoder
+from heima_kedro.models.lora import LoraSettings
 from heima_kedro.models.tokenizer import thinking_token_ids
 from heima_kedro.pipelines.tracking import metrics_history, scalar_metrics
 from heima_kedro.training.live_metrics import LiveMetrics
@@ -70,6 +70,7 @@ def encode_thinking_states_node(
 def train_decoder_node(
     decoder_base: LlamaForCausalLM,
     decoder_tokenizer: PreTrainedTokenizerBase,
+    encoder_adapter: AdapterWeights,
     thinking_states: ThinkingStates,
     train_pairs: pd.DataFrame,
     thinking_tokens: dict[str, str],
@@ -80,22 +81,22 @@ def train_decoder_node(
     live_metrics: dict[str, str] | None,
 ) -> tuple[AdapterWeights, MetricsHistory]:
     """Train one stage's decoder LoRA (and projection) on its decoder samples, each reading the
-    encoder's thinking states of its own pair; returns the adapter with the projection beside it,
-    and the loss history with the count of pairs skipped for want of their states."""
+    encoder's thinking states of its own pair, from the decoder the aligned encoder stages
+    trained beside the encoder (in ``encoder_adapter``'s extra weights) when there is one;
+    returns the adapter with the projection beside it, and the loss history with the count of
+    pairs skipped for want of their states."""
     config = StageConfig.from_params(stage)
     states, train_pairs, skipped = _pairs_with_their_states(
         thinking_states[config.target], train_pairs, stage=config.target
     )
-    handoff = HandoffConfig(
+    model = new_decoder(
+        decoder_base=decoder_base,
+        settings=LoraSettings(**decoder_lora),
         encoder_width=int(states[0].shape[-1]),
-        decoder_width=decoder_base.config.hidden_size,
         token_id=thinking_token_ids(decoder_tokenizer, thinking_tokens)[config.target],
     )
-    settings = LoraSettings(**decoder_lora)
-    with seeded(settings.seed):  # the LoRA's A matrices, then the projection (when widths differ)
-        peft_decoder = get_peft_model(decoder_base, decoder_lora_config(settings=settings))
-        projection = handoff.projection()
-    model = HandoffDecoder(decoder=peft_decoder, projection=projection, token_id=handoff.token_id)
+    if load_decoder_weights(config.target, model, encoder_adapter.extra):
+        logger.info("The %s decoder starts from its aligned training (stages 1–4)", config.target)
     with torch_threads(threads):
         result = train_stage(
             trainable=DecoderTrainable(model=model, tokenizer=decoder_tokenizer, states=states),
@@ -108,7 +109,7 @@ def train_decoder_node(
     history = {**metrics_history(result), **scalar_metrics({"skipped_pairs": skipped})}
     if live_metrics:
         LiveMetrics(**live_metrics).log_value("skipped_pairs", skipped)
-    return AdapterWeights.from_model(peft_decoder, extra=extra), history
+    return AdapterWeights.from_model(model.decoder, extra=extra), history
 
 
 def _pairs_with_their_states(

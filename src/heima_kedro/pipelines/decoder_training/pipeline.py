@@ -19,8 +19,9 @@ def _decoder() -> Pipeline:
             Node(
                 func=train_decoder_node,
                 inputs=[
-                    "decoder_base",
+                    "decoder_base@model",
                     "decoder_tokenizer",
+                    "stage_4.adapter",
                     "decoder_thinking_states",
                     "train_pairs",
                     "params:data_prep.thinking.tokens",

@@ -4,13 +4,20 @@ stage differs only in its target column, its hyper-parameters and the adapter it
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from matplotlib.figure import Figure
 from peft import get_peft_model
-from transformers import MllamaForConditionalGeneration, MllamaProcessor, PreTrainedTokenizerFast
+from transformers import (
+    LlamaForCausalLM,
+    MllamaForConditionalGeneration,
+    MllamaProcessor,
+    PreTrainedTokenizerBase,
+    PreTrainedTokenizerFast,
+)
 
 from heima_kedro.data.cot import THINKING_STAGES, is_heima_format
 from heima_kedro.data.images import ImageLoaders
@@ -18,13 +25,20 @@ from heima_kedro.evaluation.answering import AnsweringConfig, answer_pairs
 from heima_kedro.evaluation.answers import conclusion_accuracy
 from heima_kedro.evaluation.plots import MetricsHistory, plot_loss_curves
 from heima_kedro.models.adapters import AdapterWeights
+from heima_kedro.models.alignment import (
+    AlignedEncoder,
+    AlignmentConfig,
+    decoder_weights,
+    load_decoder_weights,
+)
 from heima_kedro.models.compute import seeded
+from heima_kedro.models.handoff import HandoffDecoder, new_decoder
 from heima_kedro.models.lora import LoraSettings, encoder_lora_config
 from heima_kedro.models.tokenizer import thinking_token_ids
 from heima_kedro.pipelines.tracking import metrics_history
 from heima_kedro.training.live_metrics import LiveMetrics
 from heima_kedro.training.stages import StageConfig, train_stage
-from heima_kedro.training.trainables import EncoderTrainable
+from heima_kedro.training.trainables import AlignedTrainable, EncoderTrainable
 
 logger = logging.getLogger(__name__)
 
@@ -54,17 +68,78 @@ def train_encoder_stage_node(
     stage: dict[str, Any],
     checkpoints: Path,
     live_metrics: dict[str, str] | None,
+    alignment: dict[str, Any] | None,
+    decoder_base: Callable[[], LlamaForCausalLM],
+    decoder_tokenizer: PreTrainedTokenizerBase,
+    decoder_lora: dict[str, Any],
+    thinking_tokens: dict[str, str],
 ) -> tuple[AdapterWeights, MetricsHistory]:
-    """Train the adapter on the stage's target column, starting from the previous stage's."""
+    """Train the adapter on the stage's target column, starting from the previous stage's.
+    With ``alignment`` on, the decoders of the stages the target compresses train beside it,
+    reading its emitting states (``decoder_base`` loads their base); their weights travel on in
+    the adapter's extra weights, to the next stage and to stage 5."""
+    config = StageConfig.from_params(stage)
+    aligned = AlignmentConfig.from_params(alignment)
+    stages = aligned.stages_of(config.target) if aligned.enabled else ()
     model = init_adapter.apply_to(cot_model)
+    trainable = EncoderTrainable(model=model, processor=processor, images=encoder_images)
+    if stages:
+        decoders = {
+            name: _aligned_decoder(
+                name,
+                decoder_base=decoder_base(),  # a fresh base per decoder, as in stage 5
+                tokenizer=decoder_tokenizer,
+                settings=LoraSettings(**decoder_lora),
+                encoder_width=cot_model.config.text_config.hidden_size,
+                thinking_tokens=thinking_tokens,
+                earlier=init_adapter.extra,
+            )
+            for name in stages
+        }
+        trainable = AlignedTrainable(
+            model=AlignedEncoder(
+                encoder=model,
+                decoders=decoders,
+                thinking_ids=thinking_token_ids(processor.tokenizer, thinking_tokens),
+                weight=aligned.weight,
+            ),
+            processor=processor,
+            images=encoder_images,
+            tokenizer=decoder_tokenizer,
+            decoder_max_length=aligned.max_length,
+        )
     result = train_stage(
-        trainable=EncoderTrainable(model=model, processor=processor, images=encoder_images),
+        trainable=trainable,
         pairs=train_pairs,
-        stage=StageConfig.from_params(stage),
+        stage=config,
         checkpoints=checkpoints,
         live=LiveMetrics(**live_metrics) if live_metrics else None,
     )
-    return AdapterWeights.from_model(model), metrics_history(result)
+    extra = dict(init_adapter.extra)  # decoders aligned in earlier stages travel on
+    for name in stages:
+        extra |= decoder_weights(name, trainable.model.decoders[name])
+    return AdapterWeights.from_model(model, extra=extra), metrics_history(result)
+
+
+def _aligned_decoder(
+    stage: str,
+    *,
+    decoder_base: LlamaForCausalLM,
+    tokenizer: PreTrainedTokenizerBase,
+    settings: LoraSettings,
+    encoder_width: int,
+    thinking_tokens: dict[str, str],
+    earlier: dict,
+) -> HandoffDecoder:
+    """``stage``'s decoder, continuing from an earlier aligned stage's when there is one."""
+    decoder = new_decoder(
+        decoder_base=decoder_base,
+        settings=settings,
+        encoder_width=encoder_width,
+        token_id=thinking_token_ids(tokenizer, thinking_tokens)[stage],
+    )
+    load_decoder_weights(stage, decoder, earlier)
+    return decoder
 
 
 def plot_encoder_curves_node(*stage_losses: MetricsHistory) -> Figure:

@@ -26,7 +26,7 @@ def _stage() -> Pipeline:
             Node(
                 func=reconstruct_stage_node,
                 inputs=[
-                    "decoder_base",
+                    "decoder_base@model",
                     "decoder_tokenizer",
                     "decoder_adapter",
                     "heima_thinking_spans",
