@@ -1,6 +1,6 @@
 """Stages under `accelerate launch` with two CPU processes (gloo), end to end: the encoder in full
-(stage 0), the encoder's LoRA (stages 1–4) and a decoder (stage 5), each through the one stage
-trainer, with only the trained weights coming back."""
+(stage 0), the encoder's LoRA (stages 1–4), alone and aligned with its decoders, and a decoder
+(stage 5), each through the one stage trainer, with only the trained weights coming back."""
 
 import json
 import threading
@@ -18,13 +18,16 @@ from peft import get_peft_model
 from PIL import Image
 from transformers import LlamaForCausalLM, MllamaForConditionalGeneration
 
+from heima_kedro.data.cot import DEFAULT_THINKING_TOKENS
 from heima_kedro.data.decoder_samples import decoder_chat
+from heima_kedro.models.alignment import AlignedEncoder
 from heima_kedro.models.factory import build_tiny_decoder, build_tiny_encoder
-from heima_kedro.models.handoff import HandoffConfig, HandoffDecoder
+from heima_kedro.models.handoff import HandoffConfig, HandoffDecoder, new_decoder
 from heima_kedro.models.lora import LoraSettings, decoder_lora_config, encoder_lora_config
+from heima_kedro.models.tokenizer import thinking_token_ids
 from heima_kedro.training.live_metrics import LiveMetrics
 from heima_kedro.training.stages import StageConfig, train_stage
-from heima_kedro.training.trainables import DecoderTrainable, EncoderTrainable
+from heima_kedro.training.trainables import AlignedTrainable, DecoderTrainable, EncoderTrainable
 from tiny import DECODER, ENCODER
 
 pytestmark = pytest.mark.slow
@@ -118,6 +121,48 @@ def test_launched_lora_stage_trains_the_adapter_on_the_saved_base(
     trainable_names = {n for n, p in model.named_parameters() if p.requires_grad}
     assert changed == trainable_names  # the adapter trained (LoRA B moved from zero) ...
     assert not (tmp_path / "run/encoder/base").exists()  # ... on the folder the base came from
+
+
+def test_launched_aligned_stage_trains_the_encoder_and_its_decoders(
+    tmp_path, compressed_pairs, processor, tokenizer
+):
+    build_tiny_encoder(config=ENCODER, tokenizer=tokenizer).save_pretrained(tmp_path / "cot_model")
+    build_tiny_decoder(config=DECODER, tokenizer=tokenizer).save_pretrained(tmp_path / "decoder")
+    ids = thinking_token_ids(tokenizer, DEFAULT_THINKING_TOKENS)
+    encoder = get_peft_model(
+        MllamaForConditionalGeneration.from_pretrained(tmp_path / "cot_model"),
+        encoder_lora_config(
+            settings=LoraSettings(r=2, alpha=4), thinking_token_ids=list(ids.values())
+        ),
+    )
+    decoders = {
+        stage: new_decoder(
+            decoder_base=LlamaForCausalLM.from_pretrained(tmp_path / "decoder"),
+            settings=LoraSettings(r=2, alpha=4),
+            encoder_width=ENCODER.hidden_size,
+            token_id=ids[stage],
+        )
+        for stage in ("summary", "caption")
+    }
+    model = AlignedEncoder(encoder=encoder, decoders=decoders, thinking_ids=ids, weight=0.5)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trainable = AlignedTrainable(
+        model=model,
+        processor=processor,
+        images=_images(compressed_pairs),
+        tokenizer=tokenizer,
+        decoder_max_length=256,
+    )
+    train_stage(
+        trainable=trainable,
+        pairs=compressed_pairs,
+        stage=_stage(tmp_path, "compress_summary_caption", 3),
+    )
+
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed == {n for n, p in model.named_parameters() if p.requires_grad}
+    assert any(n.startswith("decoders.caption.") for n in changed)  # came back from the ranks
+    assert any(n.startswith("encoder.") for n in changed)
 
 
 def _decoder(tmp_path, pairs, tokenizer) -> DecoderTrainable:
