@@ -1,5 +1,5 @@
-"""The sweep: one `kedro run` per thinking setting, then `compare` over the runs it started; and
-the `heima-kedro sweep` / `kedro sweep` command that runs it."""
+"""The sweep: one `kedro run` per thinking setting (and alignment weight), then `compare` over the
+runs it started; and the `heima-kedro sweep` / `kedro sweep` command that runs it."""
 
 import pytest
 
@@ -33,6 +33,17 @@ def test_sweep_runs_each_setting_then_compares_only_its_own_runs():
         "--params",
         "compare_runs_filter=attributes.start_time >= 123",
     ]
+
+
+def test_alignment_weights_multiply_the_thinking_settings():
+    settings = sweep_settings(fixed=[1], ratios=[], alignments=[0, 0.5])
+    assert [setting.label for setting in settings] == [
+        "k=1 fixed, alignment 0",
+        "k=1 fixed, alignment 0.5",
+    ]
+    assert settings[1].cli_params.endswith(",encoder_training.alignment.weight=0.5")
+    assert settings[1].runtime_params["encoder_training"] == {"alignment": {"weight": 0.5}}
+    assert "encoder_training" not in sweep_settings(fixed=[1], ratios=[])[0].runtime_params
 
 
 def test_the_command_prints_its_commands_on_a_dry_run(capsys):

@@ -18,6 +18,7 @@ RUN_COLUMNS = [
     "thinking_mode",
     "thinking_tokens_per_stage",
     "thinking_ratio",
+    "alignment_weight",
     "start_time",
     "run_id",
 ]
@@ -39,26 +40,32 @@ def _setting(run: pd.Series, setting_params: dict[str, str]) -> dict[str, Any]:
     mode, fixed, ratio = (
         run.get(f"params.{setting_params[key]}") for key in ("mode", "fixed", "ratio")
     )
+    weight = run.get(f"params.{setting_params['alignment']}")
+    alignment = float(weight) if isinstance(weight, str) else None
     if not isinstance(mode, str):
         return {
             "setting": NO_SETTING,
             "thinking_mode": None,
             "thinking_tokens_per_stage": None,
             "thinking_ratio": None,
+            "alignment_weight": alignment,
         }
+    label = thinking_label(mode=mode, fixed=fixed, ratio=ratio)
     return {
-        "setting": thinking_label(mode=mode, fixed=fixed, ratio=ratio),
+        "setting": f"{label}, alignment {alignment:g}" if alignment else label,
         "thinking_mode": mode,
         # only the number that applies: fixed runs have k tokens per stage, ratio runs a ratio
         "thinking_tokens_per_stage": int(fixed) if mode == "fixed" else None,
         "thinking_ratio": float(ratio) if mode == "ratio" else None,
+        "alignment_weight": alignment,
     }
 
 
 def compare_runs_node(runs: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
-    """One row per run: its name (what ran, see heima_kedro.hooks), its thinking setting and the
-    latest value of each metric matching ``params["metrics"]``. Rows go fixed settings by k, then
-    ratio settings, then runs that logged no setting (they did not run ``data_prep``)."""
+    """One row per run: its name (what ran, see heima_kedro.hooks), its thinking setting and
+    alignment weight, and the latest value of each metric matching ``params["metrics"]``. Rows
+    go fixed settings by k, then ratio settings, then runs that logged no setting (they did not
+    run ``data_prep``); within a setting, by alignment weight."""
     if runs.empty:
         raise ValueError(
             "compare: no finished MLflow runs to compare in this experiment (and filter); "
@@ -88,7 +95,8 @@ def compare_runs_node(runs: pd.DataFrame, params: dict[str, Any]) -> pd.DataFram
         _kind=table["thinking_mode"].map({"fixed": 0, "ratio": 1}).fillna(2),
         _k=table["thinking_tokens_per_stage"].fillna(0),
         _ratio=table["thinking_ratio"].fillna(0),
-    ).sort_values(["_kind", "_k", "_ratio", "start_time"], kind="stable")
+        _weight=table["alignment_weight"].fillna(0),
+    ).sort_values(["_kind", "_k", "_ratio", "_weight", "start_time"], kind="stable")
     return table.loc[order.index].reset_index(drop=True)
 
 

@@ -116,6 +116,10 @@ def study_summary_node(
             f"reconstruction.{row['stage']}.rouge_l_minus_shuffled": row["real"] - row["shuffled"]
             for row in reconstruction
         },
+        **{
+            f"probe.{row['stage']}.{row['label']}.over_majority": row["accuracy"] - row["majority"]
+            for row in probes
+        },
     }
     return (
         summary,
