@@ -105,6 +105,8 @@ def missing_inputs(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
         if path is None or path in written or catalog.exists(name):  # parameters, memory
             continue
         dataset = catalog.get(name)
+        if getattr(dataset, "_lazy", False):  # read only under some settings, e.g. alignment
+            continue
         writers = " or ".join(f"`kedro run --pipelines {w}`" for w in _writers(name))
         hint = (getattr(dataset, "metadata", None) or {}).get("download") or (
             writers and f"run {writers} first"

@@ -18,7 +18,8 @@ from heima_kedro.models.factory import build_tiny_decoder, build_tiny_encoder
 from heima_kedro.models.handoff import HandoffConfig, HandoffDecoder
 from heima_kedro.models.lora import LoraSettings, decoder_lora_config, encoder_lora_config
 from heima_kedro.models.tokenizer import thinking_token_ids
-from heima_kedro.training.loop import TrainConfig, train
+from heima_kedro.training.loop import TrainConfig, _enable_activation_checkpointing, train
+from heima_kedro.training.stages import StageConfig, _checkpoint
 from heima_kedro.training.trainables import AlignedTrainable, EncoderTrainable
 from tiny import ENCODER, WIDE_DECODER
 
@@ -149,3 +150,35 @@ def test_alignment_settings_are_checked_and_pick_the_compressed_stages():
     ):
         with pytest.raises(ValueError, match=match):
             AlignmentConfig.from_params(bad)
+
+
+def test_a_checkpoint_of_other_alignment_settings_is_not_resumed(
+    tmp_path, compressed_pairs, processor, tokenizer
+):
+    stage = StageConfig.from_params(
+        {
+            "target": "compress_all",
+            "max_length": 256,
+            "train": {"max_steps": 2},
+            "checkpoint": {"every": 1},
+        }
+    )
+    prints = {
+        weight: _checkpoint(
+            trainable=_trainable(
+                _aligned(tokenizer, weight=weight), compressed_pairs, processor, tokenizer
+            ),
+            pairs=compressed_pairs,
+            stage=stage,
+            checkpoints=tmp_path,
+        ).fingerprint
+        for weight in (0.5, 1.0)
+    }
+    assert prints[0.5] != prints[1.0]  # the same starting weights, seeded alike
+
+
+def test_activation_checkpointing_reaches_the_decoders_too(tokenizer):
+    model = _aligned(tokenizer, weight=1.0, stages=("caption",))
+    _enable_activation_checkpointing(model)
+    assert model.encoder.get_base_model().is_activation_checkpointing
+    assert model.decoders["caption"].get_base_model().is_activation_checkpointing

@@ -104,9 +104,18 @@ class AlignedEncoder(nn.Module):
         self.thinking_ids = {stage: thinking_ids[stage] for stage in decoders}
         self.weight = weight
 
-    def get_base_model(self) -> nn.Module:
-        """The encoder's transformer, that activation checkpointing applies to."""
-        return self.encoder.get_base_model()
+    def _transformers(self) -> list[nn.Module]:
+        decoders = [decoder.get_base_model() for decoder in self.decoders.values()]
+        return [self.encoder.get_base_model(), *decoders]
+
+    def activation_checkpointing_enable(self, **kwargs: Any) -> None:
+        """Activation checkpointing in the encoder and in every decoder (the loop's call)."""
+        for model in self._transformers():
+            model.activation_checkpointing_enable(**kwargs)
+
+    def enable_input_require_grads(self) -> None:
+        for model in self._transformers():
+            model.enable_input_require_grads()
 
     def forward(
         self,
@@ -134,8 +143,11 @@ class AlignedEncoder(nn.Module):
             )
             for stage in self.decoders
         ]
+        # The mean over the decoders with a target in this batch (all zeros: a zero that keeps
+        # every decoder in the graph).
+        scored = [loss for loss, targets in losses if targets] or [loss for loss, _ in losses]
         return AlignedOutput(
-            logits=output.logits, alignment_loss=self.weight * torch.stack(losses).mean()
+            logits=output.logits, alignment_loss=self.weight * torch.stack(scored).mean()
         )
 
     def _reconstruction_loss(
@@ -145,10 +157,11 @@ class AlignedEncoder(nn.Module):
         final: torch.Tensor,
         input_ids: torch.Tensor,
         batch: Mapping[str, torch.Tensor],
-    ) -> torch.Tensor:
-        """The stage decoder's mean loss per target token, reading the emitting states. A pair
-        whose encoder sample lost the stage's thinking tokens to truncation reads zeros and adds
-        no target (its decoder still runs, so every process uses every weight)."""
+    ) -> tuple[torch.Tensor, int]:
+        """The stage decoder's mean loss per target token, reading the emitting states, and its
+        number of targets. A pair whose encoder sample lost the stage's thinking tokens to
+        truncation reads zeros and adds no target (its decoder still runs, so every process
+        uses every weight)."""
         decoder = self.decoders[stage]
         states = thinking_states(
             hidden_states=final, input_ids=input_ids, token_id=self.thinking_ids[stage]
@@ -171,7 +184,8 @@ class AlignedEncoder(nn.Module):
         summed = nn.functional.cross_entropy(
             logits.float(), targets[targets != IGNORE_INDEX], reduction="sum"
         )
-        return summed / predicts_target.sum().clamp(min=1)
+        targets_count = int(predicts_target.sum())
+        return summed / max(targets_count, 1), targets_count
 
 
 def decoder_weights(stage: str, decoder: HandoffDecoder) -> dict[str, torch.Tensor]:

@@ -120,6 +120,11 @@ class Trainable(Protocol):
 
     def data_digest(self, pairs: pd.DataFrame, *, target: str) -> str: ...
 
+    def settings(self) -> dict[str, Any]:
+        """What the trainable adds to the stage's settings (e.g. its alignment weight): a
+        checkpoint of other settings is not resumed."""
+        ...
+
     def write(self, folder: Path) -> None: ...
 
 
@@ -226,6 +231,7 @@ def _checkpoint(
     encoding = TrainConfig.encoding_settings
     train = {k: v for k, v in asdict(stage.train).items() if k not in encoding}
     settings = {"target": stage.target, "max_length": stage.max_length, "train": train}
+    settings |= trainable.settings()
     if stage.launch.deepspeed:  # ZeRO's partitions resume only on as many processes
         settings["processes"] = stage.launch.processes
     return CheckpointConfig(

@@ -74,6 +74,9 @@ class EncoderTrainable:
     def data_digest(self, pairs: pd.DataFrame, *, target: str) -> str:
         return data_digest(pairs["pair_id"], pairs["image"], pairs["question"], pairs[target])
 
+    def settings(self) -> dict:
+        return {}
+
     def write(self, folder: Path) -> None:
         write_model(self.model, folder)
         self.processor.save_pretrained(folder / "processor")
@@ -117,6 +120,9 @@ class DecoderTrainable:
     def data_digest(self, pairs: pd.DataFrame, *, target: str) -> str:
         turns = (pairs[f"decoder_{target}_{turn}"] for turn in ("user", "assistant"))
         return data_digest(pairs["pair_id"], *turns, self.states)
+
+    def settings(self) -> dict:
+        return {}
 
     def write(self, folder: Path) -> None:
         _write_decoder(self.model, folder, encoder_width=int(self.states[0].shape[-1]))
@@ -174,6 +180,15 @@ class AlignedTrainable:
         ]
         encoder = (pairs["pair_id"], pairs["image"], pairs["question"], pairs[target])
         return data_digest(*encoder, *turns)
+
+    def settings(self) -> dict:
+        return {
+            "alignment": {
+                "weight": self.model.weight,
+                "decoders": list(self.model.decoders),
+                "max_length": self.decoder_max_length,
+            }
+        }
 
     def write(self, folder: Path) -> None:
         self._encoder().write(folder / "encoder")

@@ -40,7 +40,7 @@ def _setting(run: pd.Series, setting_params: dict[str, str]) -> dict[str, Any]:
     mode, fixed, ratio = (
         run.get(f"params.{setting_params[key]}") for key in ("mode", "fixed", "ratio")
     )
-    weight = run.get(f"params.{setting_params['alignment']}")
+    weight = run.get(f"params.{setting_params.get('alignment')}")
     alignment = float(weight) if isinstance(weight, str) else None
     if not isinstance(mode, str):
         return {

@@ -81,6 +81,12 @@ def train_encoder_stage_node(
     config = StageConfig.from_params(stage)
     aligned = AlignmentConfig.from_params(alignment)
     stages = aligned.stages_of(config.target) if aligned.enabled else ()
+    if aligned.enabled and not stages:
+        logger.info(
+            "The stage on %s trains unaligned: it compresses none of %s",
+            config.target,
+            list(aligned.decoders),
+        )
     model = init_adapter.apply_to(cot_model)
     trainable = EncoderTrainable(model=model, processor=processor, images=encoder_images)
     if stages:
