@@ -6,7 +6,6 @@ batches (``accelerate launch -m heima_kedro.evaluation.answering --run-dir D`` i
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -29,6 +28,7 @@ from heima_kedro.models.generation import DecodingConfig, Generation, generate_w
 from heima_kedro.models.launch import (
     LaunchConfig,
     process_group,
+    rank_main,
     read_model,
     run_folder,
     run_ranks,
@@ -300,13 +300,9 @@ def _read_image(path: str) -> Image.Image:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="One rank of a launched evaluation's answering.")
-    parser.add_argument(
-        "--run-dir", type=Path, required=True, help="the run folder answer_pairs wrote"
+    rank_main(
+        run_rank, description="One rank of a launched evaluation's answers", writer="answer_pairs"
     )
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    run_rank(args.run_dir)
 
 
 if __name__ == "__main__":

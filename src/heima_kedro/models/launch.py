@@ -10,6 +10,7 @@ model code.
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import logging
@@ -21,7 +22,7 @@ import string
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,3 +205,14 @@ def read_model(folder: Path, model_class: type) -> nn.Module:
     if (folder / _ADAPTER).is_dir():
         return PeftModel.from_pretrained(base, folder / _ADAPTER, is_trainable=True)
     return base
+
+
+def rank_main(run_rank: Callable[[Path], None], *, description: str, writer: str) -> None:
+    """The command line of a rank module (``--run-dir D``): log, then ``run_rank(D)``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--run-dir", type=Path, required=True, help=f"the run folder {writer} wrote"
+    )
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    run_rank(args.run_dir)

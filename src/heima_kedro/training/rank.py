@@ -4,16 +4,14 @@ trained weights and the result back for the node that launched it."""
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
 from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
 from safetensors.torch import save_file
 
-from heima_kedro.models.launch import process_group
+from heima_kedro.models.launch import process_group, rank_main
 from heima_kedro.training.live_metrics import LiveMetrics
 from heima_kedro.training.sharding import gathered_trainable_state
 from heima_kedro.training.stages import (
@@ -53,13 +51,7 @@ def run_rank(run_dir: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--run-dir", type=Path, required=True, help="the run folder train_stage wrote"
-    )
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    run_rank(args.run_dir)
+    rank_main(run_rank, description=__doc__.splitlines()[0], writer="train_stage")
 
 
 if __name__ == "__main__":
