@@ -118,6 +118,23 @@ def test_fingerprint_sees_a_peft_config_that_leaves_the_weights_alone(tokenizer,
     assert lora(4) == lora(4) != lora(8)
 
 
+def test_a_lora_stage_resumes_on_the_same_base_saved_as_a_new_version(
+    tmp_path, tokenizer, encoder_config
+):
+    """A rerun of the study saves stage 0 again (the same weights, a new versioned folder): the
+    LoRA stages after it must still resume their checkpoints."""
+    model = build_tiny_encoder(config=encoder_config, tokenizer=tokenizer)
+    prints = []
+    for version in ("2026-12-07T10.00.00.000Z", "2026-12-08T10.00.00.000Z"):
+        model.save_pretrained(tmp_path / version / "cot_model")
+        base = type(model).from_pretrained(tmp_path / version / "cot_model")
+        torch.manual_seed(0)
+        peft = get_peft_model(base, LoraConfig(r=2, target_modules=["q_proj"]))
+        assert version in peft.peft_config["default"].base_model_name_or_path
+        prints.append(fingerprint({}, model=peft))
+    assert prints[0] == prints[1]
+
+
 def test_save_replaces_another_runs_checkpoint_of_the_same_step(tmp_path):
     weights = {"weight": torch.ones(2, 2)}
     for run in ("run-a", "run-b"):

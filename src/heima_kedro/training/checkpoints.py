@@ -55,7 +55,7 @@ def fingerprint(*parts: Any, model: torch.nn.Module | None = None) -> str:
         parts = (
             *parts,
             [
-                m.peft_config
+                {name: _without_base_path(config) for name, config in m.peft_config.items()}
                 for m in model.modules()
                 if isinstance(getattr(m, "peft_config", None), dict)
             ],
@@ -68,6 +68,14 @@ def fingerprint(*parts: Any, model: torch.nn.Module | None = None) -> str:
             digest.update(f"{name}{tuple(tensor.shape)}".encode())
             digest.update(sample.numpy().tobytes())
     return digest.hexdigest()[:32]
+
+
+def _without_base_path(config: Any) -> Any:
+    """A PEFT config without its base model's folder: a rerun loads the same weights from a new
+    version's folder (the weights themselves are in the fingerprint)."""
+    if not hasattr(config, "to_dict"):
+        return config
+    return {k: v for k, v in config.to_dict().items() if k != "base_model_name_or_path"}
 
 
 def _jsonable(value: Any) -> Any:
