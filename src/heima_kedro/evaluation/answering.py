@@ -25,6 +25,7 @@ from heima_kedro.data.images import ImageLoaders, require_images
 from heima_kedro.models.adapters import AdapterWeights
 from heima_kedro.models.compute import default_device, torch_threads
 from heima_kedro.models.generation import DecodingConfig, Generation, generate_with_states
+from heima_kedro.models.handoff import packed_states, unpacked_states
 from heima_kedro.models.launch import (
     LaunchConfig,
     process_group,
@@ -233,16 +234,15 @@ def _write_share(run_dir: Path, rank: int, generations: list[Generation]) -> Non
     ]
     (run_dir / f"answers_{rank}.json").write_text(json.dumps(fields))
     if generations:
-        states = torch.cat([g.captured_states for g in generations]).contiguous()
-        save_file({"states": states}, run_dir / f"answers_{rank}.safetensors")
+        states = packed_states([g.captured_states for g in generations])
+        save_file(states, run_dir / f"answers_{rank}.safetensors")
 
 
 def _read_share(run_dir: Path, rank: int) -> list[Generation]:
     fields = json.loads((run_dir / f"answers_{rank}.json").read_text())
     if not fields:
         return []
-    states = load_file(run_dir / f"answers_{rank}.safetensors")["states"]
-    counts = [len(f["captured_positions"]) for f in fields]
+    states = unpacked_states(**load_file(run_dir / f"answers_{rank}.safetensors"))
     return [
         Generation(
             token_ids=tuple(f["token_ids"]),
@@ -251,7 +251,7 @@ def _read_share(run_dir: Path, rank: int) -> list[Generation]:
             captured_states=captured,
             seconds=f["seconds"],
         )
-        for f, captured in zip(fields, torch.split(states, counts), strict=True)
+        for f, captured in zip(fields, states, strict=True)
     ]
 
 
