@@ -15,7 +15,8 @@ from heima_kedro.data.cot import THINKING_STAGES
 from heima_kedro.models.alignment import AlignedEncoder, AlignmentConfig
 from heima_kedro.models.compute import seeded
 from heima_kedro.models.factory import build_tiny_decoder, build_tiny_encoder
-from heima_kedro.models.handoff import HandoffConfig, HandoffDecoder
+from heima_kedro.models.generation import final_norm
+from heima_kedro.models.handoff import HandoffConfig, HandoffDecoder, thinking_states
 from heima_kedro.models.lora import LoraSettings, decoder_lora_config, encoder_lora_config
 from heima_kedro.models.tokenizer import thinking_token_ids
 from heima_kedro.training.loop import TrainConfig, _enable_activation_checkpointing, train
@@ -62,13 +63,14 @@ def _aligned(tokenizer, *, weight: float, stages=THINKING_STAGES) -> AlignedEnco
     )
 
 
-def _trainable(model, pairs, processor, tokenizer) -> AlignedTrainable:
+def _trainable(model, pairs, processor, tokenizer, pairs_per_batch=None) -> AlignedTrainable:
     return AlignedTrainable(
         model=model,
         processor=processor,
         images=_images(pairs),
         tokenizer=tokenizer,
         decoder_max_length=256,
+        pairs_per_batch=pairs_per_batch,
     )
 
 
@@ -103,6 +105,33 @@ def test_the_decoders_loss_reaches_the_encoder_through_the_emitting_states_only(
     (embed,) = [p for name, p in trained.items() if "embed_tokens" in name and "trainable" in name]
     assert embed.grad[row["summary"]].abs().sum() > 0
     assert not embed.grad[row["caption"]].any() and not embed.grad[row["reasoning"]].any()
+
+
+def test_decoders_reading_a_batchs_first_pairs_get_those_pairs_own_states(
+    compressed_pairs, processor, tokenizer
+):
+    pairs = compressed_pairs
+    model = _aligned(tokenizer, weight=1.0, stages=("caption",)).eval()
+    few = _trainable(model, pairs, processor, tokenizer, pairs_per_batch=2)
+    samples = few.samples(pairs, target="compress_all", max_length=256)
+    batch = few.collate()([samples[i] for i in (2, 0, 1)])
+    assert len(batch["decoders"]["caption"]["input_ids"]) == 2
+    read = []
+    model.decoders["caption"].register_forward_pre_hook(
+        lambda _module, _args, kwargs: read.extend(kwargs["thinking_states"]), with_kwargs=True
+    )
+    emitted = []
+    final_norm(model.encoder).register_forward_hook(lambda *hook: emitted.append(hook[-1]))
+    with torch.no_grad():
+        model(**{key: value for key, value in batch.items() if key != "labels"})
+    every_pair = thinking_states(
+        hidden_states=emitted[0],
+        input_ids=batch["input_ids"],
+        token_id=thinking_token_ids(tokenizer, TOKENS)["caption"],
+    )
+    assert len(read) == 2
+    for got, expected in zip(read, every_pair[:2], strict=True):
+        torch.testing.assert_close(got, expected)
 
 
 def test_at_weight_0_an_aligned_stage_trains_the_encoder_as_the_paper_does(
@@ -146,6 +175,7 @@ def test_alignment_settings_are_checked_and_pick_the_compressed_stages():
         ({"weight": -1}, "weight"),
         ({"decoders": ["conclusion"]}, "decoders"),
         ({"max_length": 0}, "max_length"),
+        ({"pairs_per_batch": 0}, "pairs_per_batch"),
         ({"lr": 1}, "unknown alignment parameters"),
     ):
         with pytest.raises(ValueError, match=match):

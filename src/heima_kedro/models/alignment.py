@@ -25,12 +25,14 @@ from heima_kedro.models.handoff import HandoffDecoder, thinking_states
 class AlignmentConfig:
     """``weight`` of the decoders' mean reconstruction loss beside the encoder's (0: the paper's
     stages 1–4, no decoder involved), the ``decoders`` that take part (in each stage, those of
-    the stages it compresses; their LoRA is ``decoder_training.lora``, as in stage 5) and the
-    longest decoder sample (``max_length``)."""
+    the stages it compresses; their LoRA is ``decoder_training.lora``, as in stage 5), the
+    longest decoder sample (``max_length``) and how many of each batch's pairs the decoders read
+    (``pairs_per_batch``; None: all), which sets their share of a step's time."""
 
     weight: float = 0.0
     decoders: tuple[str, ...] = THINKING_STAGES
     max_length: int = 512
+    pairs_per_batch: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.weight, bool) or not isinstance(self.weight, int | float):
@@ -52,12 +54,21 @@ class AlignmentConfig:
             raise ValueError(
                 f"alignment.max_length must be an integer >= 1, got {self.max_length!r}"
             )
+        if self.pairs_per_batch is not None and (
+            isinstance(self.pairs_per_batch, bool)
+            or not isinstance(self.pairs_per_batch, int)
+            or self.pairs_per_batch < 1
+        ):
+            raise ValueError(
+                "alignment.pairs_per_batch must be null (all) or an integer >= 1, got "
+                f"{self.pairs_per_batch!r}"
+            )
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | None) -> AlignmentConfig:
         """From ``encoder_training.alignment`` (null or absent: off)."""
         params = dict(params or {})
-        known = {"weight", "decoders", "max_length"}
+        known = {"weight", "decoders", "max_length", "pairs_per_batch"}
         unknown = sorted(set(params) - known)
         if unknown:
             raise ValueError(f"unknown alignment parameters {unknown}; it takes {sorted(known)}")
@@ -88,7 +99,8 @@ class AlignedOutput:
 class AlignedEncoder(nn.Module):
     """The encoder (its LoRA) and the decoders of the stages it compresses, trained as one model:
     ``forward`` takes the encoder's teacher-forced batch and, under ``decoders``, each stage's
-    decoder batch of the same pairs; the loop adds ``alignment_loss`` to the encoder's loss."""
+    decoder batch of its first pairs (all or ``pairs_per_batch`` of them); the loop adds
+    ``alignment_loss`` to the encoder's loss."""
 
     def __init__(
         self,
@@ -163,8 +175,11 @@ class AlignedEncoder(nn.Module):
         truncation reads zeros and adds no target (its decoder still runs, so every process
         uses every weight)."""
         decoder = self.decoders[stage]
+        readers = batch["input_ids"].shape[0]  # the batch's first pairs
         states = thinking_states(
-            hidden_states=final, input_ids=input_ids, token_id=self.thinking_ids[stage]
+            hidden_states=final[:readers],
+            input_ids=input_ids[:readers],
+            token_id=self.thinking_ids[stage],
         )
         slots = (batch["input_ids"] == decoder.token_id).sum(dim=1).tolist()
         usable = [len(found) == count for found, count in zip(states, slots, strict=True)]

@@ -211,16 +211,22 @@ class AlignedSamples(Dataset):
 
 
 def aligned_collate(
-    samples: Sequence[dict], *, pad_token_id: int, decoder_pad_token_id: int
+    samples: Sequence[dict],
+    *,
+    pad_token_id: int,
+    decoder_pad_token_id: int,
+    decoder_pairs: int | None = None,
 ) -> dict:
-    """The padded encoder batch and, under ``decoders``, each stage's padded decoder batch."""
+    """The padded encoder batch and, under ``decoders``, each stage's padded decoder batch of
+    the first ``decoder_pairs`` samples (None: all)."""
     encoder = [{k: v for k, v in sample.items() if k != "decoders"} for sample in samples]
+    readers = samples[:decoder_pairs]
     stages = samples[0]["decoders"]
     return {
         **collate(encoder, pad_token_id=pad_token_id),
         "decoders": {
             stage: collate(
-                [sample["decoders"][stage] for sample in samples], pad_token_id=decoder_pad_token_id
+                [sample["decoders"][stage] for sample in readers], pad_token_id=decoder_pad_token_id
             )
             for stage in stages
         },

@@ -150,6 +150,7 @@ class AlignedTrainable:
     images: ImageLoaders
     tokenizer: PreTrainedTokenizerBase  # the decoders'
     decoder_max_length: int
+    pairs_per_batch: int | None = None  # the decoders read each batch's first pairs (None: all)
 
     def _encoder(self) -> EncoderTrainable:
         return EncoderTrainable(
@@ -170,6 +171,7 @@ class AlignedTrainable:
             aligned_collate,
             pad_token_id=pad_token_id(self.processor.tokenizer),
             decoder_pad_token_id=pad_token_id(self.tokenizer),
+            decoder_pairs=self.pairs_per_batch,
         )
 
     def data_digest(self, pairs: pd.DataFrame, *, target: str) -> str:
@@ -187,6 +189,7 @@ class AlignedTrainable:
                 "weight": self.model.weight,
                 "decoders": list(self.model.decoders),
                 "max_length": self.decoder_max_length,
+                "pairs_per_batch": self.pairs_per_batch,
             }
         }
 
@@ -200,6 +203,7 @@ class AlignedTrainable:
             "weight": self.model.weight,
             "thinking_ids": self.model.thinking_ids,
             "decoder_max_length": self.decoder_max_length,
+            "pairs_per_batch": self.pairs_per_batch,
         }
         (folder / "aligned.json").write_text(json.dumps(settings))
 
@@ -219,6 +223,7 @@ class AlignedTrainable:
             images=encoder.images,
             tokenizer=PreTrainedTokenizerFast.from_pretrained(folder / "tokenizer"),
             decoder_max_length=settings["decoder_max_length"],
+            pairs_per_batch=settings["pairs_per_batch"],
         )
 
 

@@ -113,6 +113,7 @@ def train_encoder_stage_node(
             images=encoder_images,
             tokenizer=decoder_tokenizer,
             decoder_max_length=aligned.max_length,
+            pairs_per_batch=aligned.pairs_per_batch,
         )
     result = train_stage(
         trainable=trainable,
