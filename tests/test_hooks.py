@@ -3,6 +3,8 @@ run's missing inputs are named before its first node."""
 
 import mlflow
 import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
 
 from heima_kedro.hooks import run_name
 from session_runs import run_session
@@ -69,3 +71,17 @@ def test_missing_published_data_and_models_are_named_before_the_first_node(proje
         "LLaVA-CoT-100k (huggingface.co/datasets/Xkev/LLaVA-CoT-100k) there" in message
     )
     assert not any((project_copy / "data/02_intermediate").iterdir())
+
+
+def test_a_slice_that_leaves_out_an_in_memory_inputs_writer_stops_before_its_first_node(
+    project_copy,
+):
+    bootstrap_project(project_copy)
+    with KedroSession.create(project_path=project_copy, env="base") as session:
+        with pytest.raises(ValueError) as raised:
+            session.run(from_nodes=["heima_zero_shot_node"])
+    assert (
+        "'zero_shot_benchmarks' is held in memory only and no node of this run writes it: add "
+        "check_benchmarks_node to the run" in str(raised.value)
+    )
+    assert not (project_copy / "data/05_model_input/lmms_tasks").exists()

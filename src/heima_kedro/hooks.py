@@ -8,7 +8,7 @@ from typing import Any
 
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
-from kedro.io import DataCatalog
+from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Pipeline
 
 from heima_kedro.data.thinking import thinking_label
@@ -92,14 +92,39 @@ def _filepath(catalog: DataCatalog, name: str) -> str | None:
     return None if name.startswith("params:") else getattr(catalog.get(name), "_filepath", None)
 
 
+def _writing_nodes(dataset: str) -> list[str]:
+    return sorted(
+        node.name
+        for name in STUDY_PHASES
+        for node in importlib.import_module(f"heima_kedro.pipelines.{name}")
+        .create_pipeline()
+        .nodes
+        if dataset in node.outputs
+    )
+
+
+def _unwritten_in_memory(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
+    """A data set held in memory only that the run reads and none of its nodes writes: a slice
+    (``--from-nodes``) that left out the node writing it."""
+    return [
+        f"'{name}' is held in memory only and no node of this run writes it: add "
+        f"{' or '.join(_writing_nodes(name)) or 'the node that writes it'} to the run"
+        for name in sorted(pipeline.inputs())
+        if not name.startswith("params:")
+        and isinstance(catalog.get(name, fallback_to_runtime_pattern=True), MemoryDataset)
+        and not catalog.exists(name)
+    ]
+
+
 def missing_inputs(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
     """One line per file or folder the run reads but none of its nodes writes (under any name:
     two entries may share a path), and that is not there: a versioned output of another
     pipeline (a model, an adapter, the test pairs), named with the pipeline that writes it, or
     a raw input (a published model, LLaVA-CoT), named with its path and its catalog entry's
-    ``metadata.download`` (where to get it)."""
+    ``metadata.download`` (where to get it); and each in-memory input no node of the run writes.
+    """
     written = {_filepath(catalog, name) for name in pipeline.all_outputs()} - {None}
-    unsaved, absent = [], {}  # absent: path → (the entries reading it, where to get it)
+    unsaved, absent = _unwritten_in_memory(pipeline, catalog), {}  # absent: path → (entries, hint)
     for name in sorted(pipeline.inputs()):
         path = _filepath(catalog, name)
         if path is None or path in written or catalog.exists(name):  # parameters, memory
