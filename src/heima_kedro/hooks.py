@@ -96,9 +96,7 @@ def _writing_nodes(dataset: str) -> list[str]:
     return sorted(
         node.name
         for name in STUDY_PHASES
-        for node in importlib.import_module(f"heima_kedro.pipelines.{name}")
-        .create_pipeline()
-        .nodes
+        for node in importlib.import_module(f"heima_kedro.pipelines.{name}").create_pipeline().nodes
         if dataset in node.outputs
     )
 
