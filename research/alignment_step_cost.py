@@ -12,13 +12,13 @@ processor, pairs, images, decoder base and tokenizer are read, nothing is writte
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import torch
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
+from _timing import seconds_per_step
 from heima_kedro.data.cot import THINKING_STAGES
 from heima_kedro.models.alignment import AlignedEncoder
 from heima_kedro.models.handoff import new_decoder
@@ -37,12 +37,7 @@ def _seconds_per_step(model: torch.nn.Module, batch: dict) -> float:
         optimizer.step()
         optimizer.zero_grad()
 
-    for _ in range(3):
-        step()
-    start = time.perf_counter()
-    for _ in range(10):
-        step()
-    return (time.perf_counter() - start) / 10
+    return seconds_per_step(step)
 
 
 def main() -> None:

@@ -14,13 +14,13 @@ processor, pairs, images and ``--adapter`` (default ``stage_2.adapter``, where s
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import torch
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
+from _timing import seconds_per_step
 from heima_kedro.training.trainables import EncoderTrainable
 
 
@@ -66,12 +66,7 @@ def main() -> None:
                 optimizer.step()
                 optimizer.zero_grad()
 
-            for _ in range(3):
-                step()
-            start = time.perf_counter()
-            for _ in range(10):
-                step()
-            seconds = (time.perf_counter() - start) / 10
+            seconds = seconds_per_step(step)
             print(
                 f"{'bf16' if autocast else 'fp32'}{' flush' if flush else ''} batch "
                 f"{batch_size:4d}: {seconds:.3f} s/step, "
