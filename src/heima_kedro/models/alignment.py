@@ -99,8 +99,8 @@ class AlignedOutput:
 class AlignedEncoder(nn.Module):
     """The encoder (its LoRA) and the decoders of the stages it compresses, trained as one model:
     ``forward`` takes the encoder's teacher-forced batch and, under ``decoders``, each stage's
-    decoder batch of its first pairs (all or ``pairs_per_batch`` of them); the loop adds
-    ``alignment_loss`` to the encoder's loss."""
+    decoder batch of the pairs in rows ``decoder_rows`` (all, or ``pairs_per_batch`` of them);
+    the loop adds ``alignment_loss`` to the encoder's loss."""
 
     def __init__(
         self,
@@ -133,6 +133,7 @@ class AlignedEncoder(nn.Module):
         self,
         *,
         decoders: Mapping[str, Mapping[str, torch.Tensor]],
+        decoder_rows: torch.Tensor,
         use_cache: bool = False,
         logits_to_keep: int | torch.Tensor = 0,
         **encoder_inputs: torch.Tensor,
@@ -149,9 +150,11 @@ class AlignedEncoder(nn.Module):
         finally:
             handle.remove()
         (final,) = kept
+        # The rows the decoders read (``aligned_collate``'s ``decoder_rows``).
+        final, input_ids = final[decoder_rows], encoder_inputs["input_ids"][decoder_rows]
         losses = [
             self._reconstruction_loss(
-                stage, final=final, input_ids=encoder_inputs["input_ids"], batch=decoders[stage]
+                stage, final=final, input_ids=input_ids, batch=decoders[stage]
             )
             for stage in self.decoders
         ]
@@ -175,11 +178,8 @@ class AlignedEncoder(nn.Module):
         truncation reads zeros and adds no target (its decoder still runs, so every process
         uses every weight)."""
         decoder = self.decoders[stage]
-        readers = batch["input_ids"].shape[0]  # the batch's first pairs
         states = thinking_states(
-            hidden_states=final[:readers],
-            input_ids=input_ids[:readers],
-            token_id=self.thinking_ids[stage],
+            hidden_states=final, input_ids=input_ids, token_id=self.thinking_ids[stage]
         )
         slots = (batch["input_ids"] == decoder.token_id).sum(dim=1).tolist()
         usable = [len(found) == count for found, count in zip(states, slots, strict=True)]

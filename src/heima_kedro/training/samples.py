@@ -210,6 +210,14 @@ class AlignedSamples(Dataset):
         return {**self._encoder_samples[index], "decoders": decoders}
 
 
+def reader_rows(batch_size: int, pairs: int | None) -> list[int]:
+    """The rows of a batch the decoders read: ``pairs`` of them spread evenly over it (the loop
+    sorts a batch by length, so its first rows are its longest), or all (None)."""
+    if pairs is None or pairs >= batch_size:
+        return list(range(batch_size))
+    return [i * batch_size // pairs for i in range(pairs)]
+
+
 def aligned_collate(
     samples: Sequence[dict],
     *,
@@ -218,16 +226,18 @@ def aligned_collate(
     decoder_pairs: int | None = None,
 ) -> dict:
     """The padded encoder batch and, under ``decoders``, each stage's padded decoder batch of
-    the first ``decoder_pairs`` samples (None: all)."""
+    ``decoder_pairs`` of the samples (None: all), whose rows are ``decoder_rows``."""
     encoder = [{k: v for k, v in sample.items() if k != "decoders"} for sample in samples]
-    readers = samples[:decoder_pairs]
+    rows = reader_rows(len(samples), decoder_pairs)
     stages = samples[0]["decoders"]
     return {
         **collate(encoder, pad_token_id=pad_token_id),
         "decoders": {
             stage: collate(
-                [sample["decoders"][stage] for sample in readers], pad_token_id=decoder_pad_token_id
+                [samples[row]["decoders"][stage] for row in rows],
+                pad_token_id=decoder_pad_token_id,
             )
             for stage in stages
         },
+        "decoder_rows": torch.tensor(rows),
     }

@@ -150,7 +150,7 @@ class AlignedTrainable:
     images: ImageLoaders
     tokenizer: PreTrainedTokenizerBase  # the decoders'
     decoder_max_length: int
-    pairs_per_batch: int | None = None  # the decoders read each batch's first pairs (None: all)
+    pairs_per_batch: int | None = None  # how many of each batch's pairs the decoders read
 
     def _encoder(self) -> EncoderTrainable:
         return EncoderTrainable(
