@@ -78,27 +78,31 @@ class MlflowRunNameHook:
 _PIPELINE_MODULES = {"zero_shot_eval": "heima_kedro.evaluation.lmms"}
 
 
-def _writers(dataset: str) -> list[str]:
+def _study_pipelines() -> dict[str, Pipeline]:
     # Each pipeline built afresh: during a run, Kedro's registry holds only the run's pipelines.
-    return sorted(
-        name
+    return {
+        name: importlib.import_module(f"heima_kedro.pipelines.{name}").create_pipeline()
         for name in STUDY_PHASES
-        if dataset
-        in importlib.import_module(f"heima_kedro.pipelines.{name}").create_pipeline().all_outputs()
+    }
+
+
+def _writers(dataset: str) -> list[str]:
+    return sorted(
+        name for name, pipeline in _study_pipelines().items() if dataset in pipeline.all_outputs()
     )
-
-
-def _filepath(catalog: DataCatalog, name: str) -> str | None:
-    return None if name.startswith("params:") else getattr(catalog.get(name), "_filepath", None)
 
 
 def _writing_nodes(dataset: str) -> list[str]:
     return sorted(
         node.name
-        for name in STUDY_PHASES
-        for node in importlib.import_module(f"heima_kedro.pipelines.{name}").create_pipeline().nodes
+        for pipeline in _study_pipelines().values()
+        for node in pipeline.nodes
         if dataset in node.outputs
     )
+
+
+def _filepath(catalog: DataCatalog, name: str) -> str | None:
+    return None if name.startswith("params:") else getattr(catalog.get(name), "_filepath", None)
 
 
 def _unwritten_in_memory(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
